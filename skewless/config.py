@@ -1,0 +1,120 @@
+"""``feature_store.yaml``: typed configuration, one pydantic model per backend block."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from skewless.errors import ConfigError
+
+__all__ = [
+    "CONFIG_FILE",
+    "DuckDBOfflineConfig",
+    "OfflineStoreConfig",
+    "OnlineStoreConfig",
+    "RegistryConfig",
+    "RepoConfig",
+    "SqliteOnlineConfig",
+    "load_config",
+]
+
+CONFIG_FILE = "feature_store.yaml"
+
+
+class _Block(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SqliteOnlineConfig(_Block):
+    """The embedded online store (the default): one SQLite file."""
+
+    type: Literal["sqlite"] = "sqlite"
+    path: str = "data/online_store.db"
+
+
+class DuckDBOfflineConfig(_Block):
+    """The embedded offline engine (the default). ``file`` is accepted as an alias."""
+
+    type: Literal["duckdb", "file"] = "duckdb"
+    threads: int | None = None
+    memory_limit: str | None = None
+
+
+OnlineStoreConfig = Annotated[SqliteOnlineConfig, Field(discriminator="type")]
+OfflineStoreConfig = Annotated[DuckDBOfflineConfig, Field(discriminator="type")]
+
+
+class RegistryConfig(_Block):
+    """Where definitions and their history live. A bare string in YAML is the path."""
+
+    path: str = "data/registry.db"
+    registry_type: Literal["file", "sqlite"] = "file"
+    cache_ttl_seconds: float | None = None
+
+
+class RepoConfig(BaseModel):
+    """The whole of ``feature_store.yaml``, with ``repo_path`` (the directory holding it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    project: str
+    registry: RegistryConfig = RegistryConfig()
+    provider: Literal["local"] = "local"
+    online_store: OnlineStoreConfig = SqliteOnlineConfig()
+    offline_store: OfflineStoreConfig = DuckDBOfflineConfig()
+    entity_key_serialization_version: int | None = None
+    repo_path: Path = Path(".")
+
+    @field_validator("registry", mode="before")
+    @classmethod
+    def _registry_from_string(cls, value: Any) -> Any:
+        return {"path": value} if isinstance(value, str) else value
+
+    @field_validator("project")
+    @classmethod
+    def _project_name(cls, value: str) -> str:
+        if not value or not value.replace("_", "").isalnum():
+            raise ValueError("must be letters, digits and underscores, e.g. project: my_project")
+        return value
+
+    def resolve(self, path: str) -> Path:
+        """A configured path, made absolute against the repository directory."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (self.repo_path / p).resolve()
+
+
+def load_config(repo_path: str | Path = ".") -> RepoConfig:
+    """Read and validate ``feature_store.yaml`` in ``repo_path``."""
+    root = Path(repo_path).expanduser().resolve()
+    file = root / CONFIG_FILE
+    if not file.is_file():
+        raise ConfigError(
+            f"no {CONFIG_FILE} in {root}: run `skewless init NAME` to create a repository, "
+            "or pass the directory that holds it"
+        )
+    try:
+        raw = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{file} is not valid YAML{where}: {problem}; fix the syntax") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file} must be a mapping with at least `project: NAME`")
+    return parse_config(raw, root, str(file))
+
+
+def parse_config(raw: dict[str, Any], repo_path: Path, origin: str = CONFIG_FILE) -> RepoConfig:
+    """Validate a configuration mapping; errors name the key and what it accepts."""
+    try:
+        return RepoConfig.model_validate({**raw, "repo_path": repo_path})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-"))
+        msg = first["msg"]
+        if first["type"] == "union_tag_invalid" or "does not match any of the expected tags" in msg:
+            msg = f"unknown type {first.get('input', {}).get('type')!r}; {msg}"
+        raise ConfigError(f"{origin}: `{where}`: {msg}") from None

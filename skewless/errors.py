@@ -1,0 +1,73 @@
+"""The one error hierarchy of skewless.
+
+Every message names what was wrong and how to fix it. The CLI prints ``str(error)`` as a
+single line for any :class:`SkewlessError`.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DefinitionError",
+    "EntityFrameError",
+    "FeatureNotFoundError",
+    "MaterializationError",
+    "RegistryConflictError",
+    "RegistryError",
+    "SchemaMismatchError",
+    "SkewlessError",
+    "SourceNotFoundError",
+    "TimeRangeError",
+    "UnknownObjectError",
+]
+
+
+class SkewlessError(Exception):
+    """Base class of every error skewless raises on purpose."""
+
+
+class DefinitionError(SkewlessError, ValueError):
+    """A definition (entity, view, source, service) is invalid as written."""
+
+
+class ConfigError(SkewlessError):
+    """``feature_store.yaml`` is missing, malformed or names an unknown backend."""
+
+
+class RegistryError(SkewlessError):
+    """The registry cannot be read or written."""
+
+
+class RegistryConflictError(RegistryError):
+    """Another process changed an object between this process's plan and its apply."""
+
+
+class UnknownObjectError(SkewlessError, KeyError):
+    """A name (view, entity, service, dataset) is not in the registry."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class FeatureNotFoundError(UnknownObjectError):
+    """A feature reference names a view or feature that does not exist."""
+
+
+class SchemaMismatchError(SkewlessError):
+    """A definition does not match the real schema of its source."""
+
+
+class SourceNotFoundError(SkewlessError, FileNotFoundError):
+    """A source path matches no file."""
+
+
+class EntityFrameError(SkewlessError, ValueError):
+    """The entity frame (or entity rows) lacks a column or holds bad values."""
+
+
+class TimeRangeError(SkewlessError, ValueError):
+    """A time range is empty or malformed (END before START, unparsable time)."""
+
+
+class MaterializationError(SkewlessError):
+    """Materialization could not complete; nothing past the last commit was recorded."""

@@ -1,0 +1,195 @@
+"""``FeatureStore``: the facade users hold. Every method delegates to a service module."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from skewless._time import parse_time, to_utc
+from skewless.backends import make_offline_engine, make_online_store
+from skewless.config import RepoConfig, load_config
+from skewless.definitions import Definition, Entity, FeatureService, FeatureView
+from skewless.feature_refs import FeatureRequest
+from skewless.registry import Registry, RegistrySnapshot
+
+if TYPE_CHECKING:
+    from skewless._contracts import OfflineEngine, OnlineStore
+    from skewless.materialize import MaterializeReport
+    from skewless.online_read import OnlineReader, OnlineResponse
+    from skewless.planning import Plan
+    from skewless.retrieval import EntityFrame, RetrievalJob
+
+__all__ = ["FeatureStore"]
+
+
+class FeatureStore:
+    """Definitions, offline retrieval and online serving of one repository.
+
+    Args:
+        repo_path: the directory holding ``feature_store.yaml``.
+        config: a configuration to use instead of reading ``feature_store.yaml``.
+        clock: returns "now" (UTC); defaults to the wall clock. Online TTL checks and
+            incremental materialization read this one clock.
+
+    Example:
+        >>> store = FeatureStore(repo_path=".")  # doctest: +SKIP
+        >>> store.get_online_features(["user_stats:total_purchases"],
+        ...     entity_rows=[{"user_id": 1001}]).to_dict()  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        repo_path: str | Path = ".",
+        config: RepoConfig | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.config = config if config is not None else load_config(repo_path)
+        self.repo_path = self.config.repo_path
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self.registry = Registry(self.config)
+        self._snapshot: RegistrySnapshot | None = None
+        self._offline: OfflineEngine | None = None
+        self._online: OnlineStore | None = None
+        self._reader: OnlineReader | None = None
+
+    # -- plumbing --------------------------------------------------------------------------
+    @property
+    def project(self) -> str:
+        return self.config.project
+
+    def now(self) -> datetime:
+        """The store's clock, as an aware UTC datetime."""
+        return to_utc(self._clock())
+
+    @property
+    def offline_engine(self) -> OfflineEngine:
+        if self._offline is None:
+            self._offline = make_offline_engine(self.config)
+        return self._offline
+
+    @property
+    def online_store(self) -> OnlineStore:
+        if self._online is None:
+            self._online = make_online_store(self.config)
+        return self._online
+
+    def snapshot(self) -> RegistrySnapshot:
+        """The registry as this store last read it (see :meth:`refresh_registry`)."""
+        if self._snapshot is None:
+            self._snapshot = self.registry.snapshot()
+        return self._snapshot
+
+    def refresh_registry(self) -> None:
+        """Re-read the registry (after another process applied changes)."""
+        self._snapshot = self.registry.snapshot()
+
+    def close(self) -> None:
+        for backend in (self._offline, self._online):
+            if backend is not None:
+                backend.close()
+        self._offline = self._online = None
+        self._reader = None
+
+    def __enter__(self) -> FeatureStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- definitions -----------------------------------------------------------------------
+    def plan(self, objects: Sequence[Definition], *, partial: bool = True) -> Plan:
+        """The diff that :meth:`apply` would make. ``partial=False`` also removes objects
+        that are not in ``objects`` (what ``skewless apply`` does for a repository)."""
+        from skewless.planning import make_plan
+
+        return make_plan(self.registry, self.offline_engine, objects, partial=partial)
+
+    def apply(self, objects: Definition | Sequence[Definition], *, partial: bool = True) -> Plan:
+        """Add or update the given objects (as Feast does); returns the applied plan."""
+        from skewless.planning import apply_plan
+
+        if not isinstance(objects, Sequence):
+            objects = [objects]
+        plan = self.plan(objects, partial=partial)
+        apply_plan(self.registry, self.online_store, plan)
+        self.refresh_registry()
+        return plan
+
+    def list_entities(self) -> list[Entity]:
+        return list(self.snapshot().entities.values())
+
+    def list_feature_views(self) -> list[FeatureView]:
+        return list(self.snapshot().feature_views.values())
+
+    def list_feature_services(self) -> list[FeatureService]:
+        return list(self.snapshot().feature_services.values())
+
+    def get_entity(self, name: str) -> Entity:
+        return self.snapshot().get_entity(name)
+
+    def get_feature_view(self, name: str) -> FeatureView:
+        return self.snapshot().get_feature_view(name)
+
+    def get_feature_service(self, name: str) -> FeatureService:
+        return self.snapshot().get_feature_service(name)
+
+    # -- offline ---------------------------------------------------------------------------
+    def get_historical_features(
+        self,
+        entity_df: EntityFrame,
+        features: FeatureRequest,
+        full_feature_names: bool = False,
+    ) -> RetrievalJob:
+        """Point-in-time correct features for every row of ``entity_df`` (see SEMANTICS.md)."""
+        from skewless.retrieval import get_historical_features
+
+        return get_historical_features(
+            self.offline_engine, self.snapshot(), entity_df, features, full_feature_names
+        )
+
+    # -- online ----------------------------------------------------------------------------
+    def materialize(
+        self,
+        start_date: datetime | str,
+        end_date: datetime | str,
+        feature_views: Sequence[str] | None = None,
+    ) -> MaterializeReport:
+        """Write the latest row per key with ``start <= ts <= end`` to the online store."""
+        from skewless.materialize import materialize
+
+        start, end = parse_time(start_date, "START"), parse_time(end_date, "END")
+        return materialize(self._materialize_context(), start, end, feature_views)
+
+    def materialize_incremental(
+        self, end_date: datetime | str | None = None, feature_views: Sequence[str] | None = None
+    ) -> MaterializeReport:
+        """Materialize each view from its watermark (or ``end - ttl``) up to ``end_date``."""
+        from skewless.materialize import materialize_incremental
+
+        end = parse_time(end_date, "END") if end_date is not None else self.now()
+        return materialize_incremental(self._materialize_context(), end, feature_views)
+
+    def _materialize_context(self) -> Any:
+        from skewless.materialize import MaterializeContext
+
+        return MaterializeContext(
+            engine=self.offline_engine,
+            online=self.online_store,
+            registry=self.registry,
+            snapshot=self.snapshot(),
+        )
+
+    def get_online_features(
+        self,
+        features: FeatureRequest,
+        entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
+        full_feature_names: bool = False,
+    ) -> OnlineResponse:
+        """The latest values for ``entity_rows``, with a status per value (see SEMANTICS.md)."""
+        if self._reader is None:
+            from skewless.online_read import OnlineReader
+
+            self._reader = OnlineReader(self.online_store, self.snapshot)
+        return self._reader.read(features, entity_rows, full_feature_names, self.now())
