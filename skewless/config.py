@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Tag, ValidationError, field_validator
 
 from skewless.errors import ConfigError
 
 __all__ = [
     "CONFIG_FILE",
+    "CustomBackendConfig",
     "DuckDBOfflineConfig",
     "OfflineStoreConfig",
     "OnlineStoreConfig",
@@ -43,8 +45,37 @@ class DuckDBOfflineConfig(_Block):
     memory_limit: str | None = None
 
 
-OnlineStoreConfig = Annotated[SqliteOnlineConfig, Field(discriminator="type")]
-OfflineStoreConfig = Annotated[DuckDBOfflineConfig, Field(discriminator="type")]
+class CustomBackendConfig(BaseModel):
+    """A third-party backend: ``type`` is a dotted class path, other keys are its own."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    type: str
+
+
+def _backend_tag(builtin: dict[str, str]) -> Callable[[Any], str]:
+    def tag(value: Any) -> str:
+        kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+        if isinstance(kind, str) and "." in kind:
+            return "custom"
+        if kind is None:
+            return next(iter(builtin.values()))
+        return builtin.get(str(kind), str(kind))
+
+    return tag
+
+
+BUILTIN_TYPES = {"online_store": ["sqlite"], "offline_store": ["duckdb", "file"]}
+"""Built-in backend types per block; later backends add themselves here."""
+
+OnlineStoreConfig = Annotated[
+    Annotated[SqliteOnlineConfig, Tag("sqlite")] | Annotated[CustomBackendConfig, Tag("custom")],
+    Discriminator(_backend_tag({"sqlite": "sqlite"})),
+]
+OfflineStoreConfig = Annotated[
+    Annotated[DuckDBOfflineConfig, Tag("duckdb")] | Annotated[CustomBackendConfig, Tag("custom")],
+    Discriminator(_backend_tag({"duckdb": "duckdb", "file": "duckdb"})),
+]
 
 
 class RegistryConfig(_Block):
@@ -115,6 +146,11 @@ def parse_config(raw: dict[str, Any], repo_path: Path, origin: str = CONFIG_FILE
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-"))
         msg = first["msg"]
-        if first["type"] == "union_tag_invalid" or "does not match any of the expected tags" in msg:
-            msg = f"unknown type {first.get('input', {}).get('type')!r}; {msg}"
+        if first["type"] == "union_tag_invalid":
+            tag = first.get("ctx", {}).get("tag")
+            builtin = BUILTIN_TYPES.get(str(first["loc"][0]), [])
+            msg = (
+                f"unknown type {tag!r}: use one of {', '.join(builtin)} "
+                "or a dotted class path (package.module.Class)"
+            )
         raise ConfigError(f"{origin}: `{where}`: {msg}") from None

@@ -91,6 +91,7 @@ class FeatureStore:
                 backend.close()
         self._offline = self._online = None
         self._reader = None
+        self.registry.close()
 
     def __enter__(self) -> FeatureStore:
         return self

@@ -1,0 +1,1 @@
+"""The ``skewless`` command line; the application is :data:`skewless.cli.main.app`."""

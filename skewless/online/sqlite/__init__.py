@@ -1,0 +1,1 @@
+"""The embedded SQLite online store (``online_store: {type: sqlite, path: ...}``)."""

@@ -1,0 +1,353 @@
+"""Point-in-time retrieval: wall time and peak memory, next to a hand-written DuckDB floor.
+
+Data (generated once into ``bench/data/``): USERS users x 10 days of history, one Parquet
+file per day, six features (one a string) and a created timestamp; 1% of rows are
+corrections that repeat another row's (user, event time) with a later created time. The
+entity frame holds random users (5% unknown) at random times.
+
+- small: 1M feature rows (100k users) x 100k entity rows
+- large: 10M feature rows (1M users) x 1M entity rows
+
+Measured, each in a fresh subprocess, on the same files and the same in-memory entity table:
+
+- ``skewless``: ``store.get_historical_features(entity_table, features).to_arrow()`` through a
+  real repository (``feature_store.yaml``, registry, ``apply``);
+- ``floor``: a hand-written DuckDB query: deduplicate per (user, event time) keeping the
+  latest created row (``QUALIFY row_number()``), then ``ASOF LEFT JOIN`` the entity table,
+  to Arrow. It has no TTL and keeps neither the entity order nor full tie-breaks;
+- ``asof only`` (for context, not a target): the ASOF join without deduplication, whose
+  answer is wrong whenever (user, event time) repeats.
+
+Wall time is the best of N runs; peak memory is the peak RSS of a process that runs the
+retrieval once (and its growth over the process's RSS just before the call).
+Targets: time within 1.2x of the floor, peak memory within 1.5x.
+
+Run: ``.venv/bin/python bench/pit.py --sizes small,large`` (``--repeat 5``, ``--no-write``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+BENCH = Path(__file__).resolve().parent
+DATA = BENCH / "data"
+RESULTS = BENCH / "RESULTS.md"
+SECTION = "## Point-in-time retrieval (`bench/pit.py`)"
+START = datetime(2024, 1, 1, tzinfo=UTC)
+DAYS = 10
+TTL_DAYS = 2
+CATEGORIES = np.array(["electronics", "books", "garden", "toys", "grocery", "sports", "beauty"])
+FEATURES = [
+    "total_purchases",
+    "avg_purchase_amount",
+    "days_since_last_login",
+    "preferred_category",
+    "session_minutes",
+    "churn_score",
+]
+SIZES = {"small": (100_000, 100_000), "large": (1_000_000, 1_000_000)}
+TARGET_TIME, TARGET_MEMORY = 1.2, 1.5
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    users: int
+    entities: int
+
+    @property
+    def root(self) -> Path:
+        return DATA / f"pit_{self.name}"
+
+    @property
+    def features(self) -> Path:
+        return self.root / "user_stats"
+
+    @property
+    def entity_file(self) -> Path:
+        return self.root / "entities.parquet"
+
+    @property
+    def repo(self) -> Path:
+        return self.root / "repo"
+
+
+# -- data ---------------------------------------------------------------------------------
+def generate(ds: Dataset) -> None:
+    """Write the feature files, the entity frame and the repository (once)."""
+    done = ds.root / "_complete"
+    if done.exists():
+        return
+    shutil.rmtree(ds.root, ignore_errors=True)
+    ds.features.mkdir(parents=True)
+    rng = np.random.default_rng(7)
+    n = ds.users
+    for day in range(DAYS):
+        user_id = rng.permutation(n).astype(np.int64)
+        day_start = np.datetime64(START.replace(tzinfo=None) + timedelta(days=day), "us")
+        event = day_start + rng.integers(0, 86_400_000_000, n).astype("timedelta64[us]")
+        created = event + rng.integers(0, 3_600_000_000, n).astype("timedelta64[us]")
+        fix = rng.choice(n, n // 100, replace=False)  # corrections of another row
+        other = rng.integers(0, n, len(fix))
+        user_id[fix], event[fix] = user_id[other], event[other]
+        created[fix] = created[other] + np.timedelta64(3_600_000_000, "us")
+        table = pa.table(
+            {
+                "user_id": user_id,
+                "event_timestamp": pa.array(event, pa.timestamp("us", "UTC")),
+                "created": pa.array(created, pa.timestamp("us", "UTC")),
+                "total_purchases": rng.integers(0, 500, n).astype(np.int64),
+                "avg_purchase_amount": np.round(rng.gamma(2.0, 30.0, n), 2),
+                "days_since_last_login": rng.integers(0, 90, n).astype(np.int32),
+                "preferred_category": CATEGORIES[rng.integers(0, len(CATEGORIES), n)],
+                "session_minutes": rng.exponential(12.0, n).astype(np.float32),
+                "churn_score": rng.random(n),
+            }
+        )
+        pq.write_table(table, ds.features / f"day-{day:02d}.parquet", row_group_size=122_880)
+    span = (DAYS + 1) * 86_400_000_000
+    at = np.datetime64(START.replace(tzinfo=None), "us") + rng.integers(
+        0, span, ds.entities
+    ).astype("timedelta64[us]")
+    entities = pa.table(
+        {
+            "user_id": rng.integers(0, int(n * 1.05), ds.entities).astype(np.int64),
+            "event_timestamp": pa.array(at, pa.timestamp("us", "UTC")),
+            "label": rng.integers(0, 2, ds.entities).astype(np.int8),
+        }
+    )
+    pq.write_table(entities, ds.entity_file)
+    make_repo(ds)
+    done.touch()
+
+
+def make_repo(ds: Dataset) -> None:
+    from skewless import Entity, FeatureStore, FeatureView, Field, FileSource
+    from skewless.types import Float32, Float64, Int32, Int64, String
+
+    ds.repo.mkdir(parents=True, exist_ok=True)
+    (ds.repo / "feature_store.yaml").write_text(
+        "project: pit_bench\n"
+        "registry: registry.db\n"
+        "provider: local\n"
+        "online_store: {type: sqlite, path: online.db}\n"
+        "offline_store: {type: duckdb}\n"
+    )
+    user = Entity(name="user", join_keys=["user_id"])
+    types = [Int64, Float64, Int32, String, Float32, Float64]
+    view = FeatureView(
+        name="user_stats",
+        entities=[user],
+        ttl=timedelta(days=TTL_DAYS),
+        schema=[Field(name=f, dtype=t) for f, t in zip(FEATURES, types, strict=True)],
+        source=FileSource(
+            path="../user_stats",
+            timestamp_field="event_timestamp",
+            created_timestamp_column="created",
+        ),
+    )
+    with FeatureStore(repo_path=ds.repo) as store:
+        store.apply([user, view])
+
+
+# -- the measured variants (run inside a worker process) -----------------------------------
+def floor_sql(ds: Dataset, dedup: bool) -> str:
+    files = f"read_parquet('{ds.features}/*.parquet')"
+    columns = ", ".join(f"f.{c}" for c in FEATURES)
+    source = (
+        f"(SELECT user_id, event_timestamp, {', '.join(FEATURES)} FROM {files} "
+        "QUALIFY row_number() OVER (PARTITION BY user_id, event_timestamp "
+        "ORDER BY created DESC) = 1)"
+        if dedup
+        else files
+    )
+    return (
+        f"SELECT e.*, {columns} FROM entity AS e ASOF LEFT JOIN {source} AS f "
+        "ON e.user_id = f.user_id AND e.event_timestamp >= f.event_timestamp"
+    )
+
+
+def runner(ds: Dataset, variant: str) -> Any:
+    """A callable running one retrieval to an Arrow table."""
+    if variant == "skewless":
+        from skewless import FeatureStore
+
+        store = FeatureStore(repo_path=ds.repo)
+        refs = [f"user_stats:{f}" for f in FEATURES]
+        return lambda entity: store.get_historical_features(entity, refs).to_arrow()
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    sql = floor_sql(ds, dedup=variant == "floor")
+
+    def run(entity: pa.Table) -> pa.Table:
+        con.register("entity", entity)
+        try:
+            return con.sql(sql).to_arrow_table()
+        finally:
+            con.unregister("entity")
+
+    return run
+
+
+def rss_mb() -> float:
+    import psutil
+
+    return float(psutil.Process().memory_info().rss) / 2**20
+
+
+def worker(ds: Dataset, variant: str, repeat: int) -> dict[str, Any]:
+    entity = pq.read_table(ds.entity_file)
+    run = runner(ds, variant)
+    before = rss_mb()
+    times = []
+    rows = 0
+    for _ in range(repeat):
+        began = time.perf_counter()
+        rows = run(entity).num_rows
+        times.append(time.perf_counter() - began)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return {"best": min(times), "times": times, "rows": rows, "peak": peak, "base": before}
+
+
+def measure(ds: Dataset, variant: str, repeat: int) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--worker", variant, "--size", ds.name]
+    cmd += ["--repeat", str(repeat)]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=BENCH.parent)
+    if out.returncode:
+        sys.exit(f"{variant} worker failed:\n{out.stderr}")
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+# -- report ---------------------------------------------------------------------------------
+VARIANTS = ["floor", "skewless", "asof only"]
+
+
+def bench_size(ds: Dataset, repeat: int, rounds: int) -> dict[str, dict[str, Any]]:
+    """Time (best over alternating rounds) and memory (one fresh single run) per variant."""
+    timing: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    for _ in range(rounds):
+        for variant in VARIANTS:
+            timing[variant] += measure(ds, variant.replace(" ", "_"), repeat)["times"]
+    result = {}
+    for variant in VARIANTS:
+        memory = measure(ds, variant.replace(" ", "_"), 1)
+        result[variant] = {
+            "best": min(timing[variant]),
+            "median": float(np.median(timing[variant])),
+            "peak": memory["peak"],
+            "growth": memory["peak"] - memory["base"],
+            "rows": memory["rows"],
+        }
+    return result
+
+
+def table(results: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    lines = [
+        "| size | variant | best time | median | vs floor | peak RSS | RSS growth | vs floor |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for size, by_variant in results.items():
+        users, entities = SIZES[size]
+        label = f"{size}: {users * DAYS / 1e6:g}M x {entities / 1e3:g}k"
+        floor = by_variant["floor"]
+        for variant, r in by_variant.items():
+            lines.append(
+                f"| {label} | {variant} | {r['best']:.3f} s | {r['median']:.3f} s | "
+                f"{r['best'] / floor['best']:.2f}x | {r['peak']:.0f} MB | {r['growth']:.0f} MB | "
+                f"{r['peak'] / floor['peak']:.2f}x |"
+            )
+    return lines
+
+
+def write_results(command: str, lines: list[str], verdicts: list[str]) -> None:
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    body = [
+        SECTION,
+        "",
+        f"Command: `{command}` ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores).",
+        "",
+        "Time is the best of the runs (median beside it); memory is the peak RSS of a fresh "
+        "process that loads the entity table and runs the retrieval once (growth: over its RSS "
+        "just before the call). The floor deduplicates per (user, event time) by created "
+        "timestamp and then ASOF-joins; `asof only` skips the deduplication (a wrong answer, "
+        "shown for context). Targets: time within "
+        f"{TARGET_TIME}x of the floor, peak memory within {TARGET_MEMORY}x.",
+        "",
+        *lines,
+        "",
+        *verdicts,
+        "",
+        "skewless needs no deduplication pass: its ASOF join orders the candidates by "
+        "(event time, created time, position in the source), so the row it picks is already "
+        "the winner of SEMANTICS.md, including full ties. Its extra work over `asof only` is "
+        "that wider ordering key, the TTL check, the microsecond/UTC normalization of the "
+        "source times and restoring the entity order.",
+        "",
+    ]
+    pattern = re.compile(re.escape(SECTION) + r".*?(?=^## |\Z)", re.S | re.M)
+    new = "\n".join(body) + "\n"
+    text = pattern.sub(lambda _: new, text) if pattern.search(text) else text + "\n" + new
+    RESULTS.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="small,large")
+    parser.add_argument("--engine", default="duckdb", choices=["duckdb"])
+    parser.add_argument("--repeat", type=int, default=3, help="runs per process")
+    parser.add_argument("--rounds", type=int, default=2, help="processes per variant")
+    parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--size", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.worker:
+        users, entities = SIZES[args.size]
+        print(json.dumps(worker(Dataset(args.size, users, entities), args.worker, args.repeat)))
+        return
+
+    results = {}
+    verdicts = []
+    for size in args.sizes.split(","):
+        ds = Dataset(size, *SIZES[size])
+        print(f"[{size}] preparing data in {ds.root} ...", flush=True)
+        generate(ds)
+        results[size] = bench_size(ds, args.repeat, args.rounds)
+        r = results[size]
+        t = r["skewless"]["best"] / r["floor"]["best"]
+        m = r["skewless"]["peak"] / r["floor"]["peak"]
+        verdicts.append(
+            f"- {size}: time {t:.2f}x (target {TARGET_TIME}x: "
+            f"{'met' if t <= TARGET_TIME else 'MISSED'}), peak memory {m:.2f}x (target "
+            f"{TARGET_MEMORY}x: {'met' if m <= TARGET_MEMORY else 'MISSED'})"
+        )
+        print("\n".join(table({size: r})), flush=True)
+    lines = table(results)
+    print("\n" + "\n".join([*lines, "", *verdicts]))
+    if not args.no_write:
+        command = ".venv/bin/python bench/pit.py " + " ".join(sys.argv[1:])
+        write_results(command.strip(), lines, verdicts)
+        print(f"\nwrote {RESULTS.relative_to(BENCH.parent)}")
+
+
+if __name__ == "__main__":
+    main()

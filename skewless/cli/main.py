@@ -1,0 +1,81 @@
+"""The ``skewless`` command line.
+
+>>> from typer.testing import CliRunner
+>>> result = CliRunner().invoke(app, ["--help"])
+>>> result.exit_code
+0
+"""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from skewless.cli import browse, init, materialize, plan_apply, quickstart
+from skewless.cli._context import CliState, setup_logging
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="skewless",
+    help="skewless: define features once, train leak-free, serve the latest.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from skewless import __version__
+
+        typer.echo(f"skewless {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    repo: Annotated[
+        Path,
+        typer.Option(
+            "--repo",
+            "-r",
+            help="The repository: the directory holding feature_store.yaml.",
+            file_okay=False,
+        ),
+    ] = Path("."),
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks and debug logs on errors.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_show_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    ctx.obj = CliState(repo=repo, debug=debug)
+    setup_logging(debug)
+
+
+app.command("init")(init.init)
+app.command("plan")(plan_apply.plan)
+app.command("apply")(plan_apply.apply)
+app.command("list")(browse.list_objects)
+app.command("describe")(browse.describe)
+app.command("search")(browse.search)
+app.command("materialize")(materialize.materialize)
+app.command("materialize-incremental")(materialize.materialize_incremental)
+app.command("quickstart")(quickstart.quickstart)
+
+
+def main() -> None:
+    """Entry point of the ``skewless`` console script."""
+    app(prog_name="skewless")
+
+
+if __name__ == "__main__":
+    main()

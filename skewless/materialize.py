@@ -1,0 +1,260 @@
+"""Materialization: the latest row per key, from the offline sources to the online store.
+
+The rules are SEMANTICS.md "Materialization". Per view, the offline engine streams the winning
+row of each key in bounded batches; each batch is encoded (vectorized, see
+:mod:`skewless.online.codec`) and written in one online transaction under the monotonic rule,
+so reruns and out-of-order ranges are harmless. The view's watermark moves only after all of
+its batches are committed: a run that fails part-way leaves the watermark where it was, and
+rerunning it completes the work.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from skewless._contracts import OfflineEngine, OnlineStore
+from skewless._progress import progress
+from skewless._time import to_utc
+from skewless.definitions import FeatureView
+from skewless.errors import MaterializationError, SkewlessError, TimeRangeError, UnknownObjectError
+from skewless.online.codec import ViewCodec
+from skewless.registry.records import Watermark
+from skewless.registry.snapshot import RegistrySnapshot
+
+__all__ = [
+    "DEFAULT_BATCH_ROWS",
+    "MaterializeContext",
+    "MaterializeReport",
+    "ViewMaterialization",
+    "WatermarkStore",
+    "materialize",
+    "materialize_incremental",
+]
+
+logger = logging.getLogger("skewless")
+
+DEFAULT_BATCH_ROWS = 100_000
+"""Rows per batch read from the engine and written in one online transaction."""
+
+
+class WatermarkStore(Protocol):
+    """The part of the registry materialization uses: per-view watermarks."""
+
+    def get_watermark(self, view: FeatureView) -> Watermark | None: ...
+
+    def set_watermark(
+        self, view: FeatureView, watermark: datetime, max_created: datetime | None = None
+    ) -> bool | None: ...
+
+
+@dataclass
+class MaterializeContext:
+    """What a materialization run works with.
+
+    Attributes:
+        engine: reads the latest row per key from the sources.
+        online: receives the rows.
+        registry: holds the watermarks.
+        snapshot: the definitions to materialize (and their online table names).
+        batch_rows: the most rows read and written at once (memory is bounded by it).
+        show_progress: draw progress bars; by default only when stderr is a terminal.
+    """
+
+    engine: OfflineEngine
+    online: OnlineStore
+    registry: WatermarkStore
+    snapshot: RegistrySnapshot
+    batch_rows: int = DEFAULT_BATCH_ROWS
+    show_progress: bool | None = None
+
+
+@dataclass(frozen=True)
+class ViewMaterialization:
+    """What one run did for one view.
+
+    Attributes:
+        view: the feature view's name.
+        rows: rows written to the online store (one per key and batch).
+        start: the range's start (None: all history).
+        end: the range's end; the watermark is now at least this.
+        seconds: wall time spent on the view.
+        note: why nothing was done, when nothing was.
+    """
+
+    view: str
+    rows: int
+    start: datetime | None
+    end: datetime
+    seconds: float
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class MaterializeReport:
+    """The outcome of :func:`materialize` or :func:`materialize_incremental`, per view."""
+
+    views: tuple[ViewMaterialization, ...] = field(default_factory=tuple)
+
+    @property
+    def rows(self) -> int:
+        """Rows written over all views."""
+        return sum(v.rows for v in self.views)
+
+    @property
+    def seconds(self) -> float:
+        return sum(v.seconds for v in self.views)
+
+    def render(self) -> str:
+        """One line per view, e.g. ``user_stats: 1,000 rows, 2024-01-01 .. 2024-01-02 (0.1 s)``."""
+        if not self.views:
+            return "no online feature views to materialize"
+        lines = []
+        for v in self.views:
+            start = v.start.isoformat() if v.start is not None else "the beginning"
+            line = f"{v.view}: {v.rows:,} rows, {start} .. {v.end.isoformat()} ({v.seconds:.2f} s)"
+            lines.append(f"{line}; {v.note}" if v.note else line)
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+def materialize(
+    ctx: MaterializeContext,
+    start: datetime,
+    end: datetime,
+    feature_views: Sequence[str] | None = None,
+) -> MaterializeReport:
+    """Write, per view and key, the winning row with ``start <= ts <= end``.
+
+    Args:
+        ctx: the engine, online store, registry and definitions to use.
+        start: the range's first instant (inclusive; naive means UTC).
+        end: the range's last instant (inclusive); the watermark moves to at least this.
+        feature_views: view names; by default every view with ``online=True``.
+
+    Raises:
+        TimeRangeError: ``end`` is before ``start``.
+        UnknownObjectError: a named view is not in the registry.
+        MaterializationError: a view could not be written (its watermark did not move).
+    """
+    start, end = to_utc(start), to_utc(end)
+    if end < start:
+        raise TimeRangeError(
+            f"END {end.isoformat()} is before START {start.isoformat()}: "
+            "pass the earlier time first"
+        )
+    done = []
+    for view in _views(ctx.snapshot, feature_views):
+        # A first run records the greatest created time it saw; later explicit ranges leave
+        # it alone, since they skip late rows that an incremental run still has to pick up.
+        first_run = ctx.registry.get_watermark(view) is None
+        done.append(_materialize_view(ctx, view, start, end, None, record_created=first_run))
+    return MaterializeReport(tuple(done))
+
+
+def materialize_incremental(
+    ctx: MaterializeContext,
+    end: datetime,
+    feature_views: Sequence[str] | None = None,
+) -> MaterializeReport:
+    """Materialize each view from its watermark (or ``end - ttl``, or all history) to ``end``.
+
+    Views whose source has a created-timestamp column also pick up late rows: rows before the
+    watermark created after the greatest created time the previous run saw.
+    """
+    end = to_utc(end)
+    done = []
+    for view in _views(ctx.snapshot, feature_views):
+        mark = ctx.registry.get_watermark(view)
+        late_after = None
+        if mark is not None:
+            start: datetime | None = mark.watermark
+            if view.source.created_timestamp_column:
+                late_after = mark.max_created
+        else:
+            start = end - view.ttl if view.ttl else None
+        if start is not None and start > end:
+            note = f"already materialized up to {start.isoformat()}"
+            done.append(ViewMaterialization(view.name, 0, start, end, 0.0, note))
+            continue
+        done.append(_materialize_view(ctx, view, start, end, late_after, record_created=True))
+    return MaterializeReport(tuple(done))
+
+
+def _views(snapshot: RegistrySnapshot, names: Sequence[str] | None) -> list[FeatureView]:
+    if names is None:
+        return [v for v in snapshot.feature_views.values() if v.online]
+    if isinstance(names, str):
+        names = [names]
+    known = snapshot.feature_views
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        listing = ", ".join(sorted(known)) or "none; run `skewless apply` first"
+        raise UnknownObjectError(
+            f"no feature view(s) named {', '.join(map(repr, unknown))} to materialize "
+            f"(feature views: {listing})"
+        )
+    offline_only = [n for n in names if not known[n].online]
+    if offline_only:
+        raise MaterializationError(
+            f"feature view(s) {', '.join(map(repr, offline_only))} have online=False, so they "
+            "are not materialized: set online=True and apply, or leave them out"
+        )
+    return [known[n] for n in dict.fromkeys(names)]
+
+
+def _materialize_view(
+    ctx: MaterializeContext,
+    view: FeatureView,
+    start: datetime | None,
+    end: datetime,
+    late_after: datetime | None,
+    *,
+    record_created: bool,
+) -> ViewMaterialization:
+    began = time.perf_counter()
+    table = ctx.snapshot.online_table(view)
+    codec = ViewCodec(view)
+    max_created = None
+    if record_created and view.source.created_timestamp_column:
+        # Read before the rows: anything created while the run reads is then "not yet seen"
+        # and picked up by the next incremental run (twice at worst, which is harmless).
+        max_created = ctx.engine.max_created(view, None, end)
+    written = 0
+    with progress(f"materialize {view.name}", enabled=ctx.show_progress) as bar:
+        try:
+            for batch in ctx.engine.latest_per_key(
+                view, start, end, late_created_after=late_after, batch_rows=ctx.batch_rows
+            ):
+                if batch.num_rows:
+                    written += ctx.online.write(table, codec.encode_rows(batch))
+                    bar.advance(batch.num_rows)
+        except SkewlessError:
+            raise
+        except Exception as exc:
+            raise MaterializationError(
+                f"materializing feature view {view.name!r} failed after {written:,} rows "
+                f"({type(exc).__name__}: {exc}); its watermark did not move, so rerunning the "
+                "same command completes the work"
+            ) from exc
+    recorded = ctx.registry.set_watermark(view, end, max_created)
+    if recorded is False:
+        # The view was changed or removed while we ran: the table we wrote is obsolete.
+        ctx.online.drop([table])
+    seconds = time.perf_counter() - began
+    logger.info(
+        "materialized %s: %d rows from %s to %s in %.2f s",
+        view.name,
+        written,
+        start.isoformat() if start else "the beginning",
+        end.isoformat(),
+        seconds,
+    )
+    note = "" if recorded is not False else "the view changed meanwhile; nothing kept"
+    return ViewMaterialization(view.name, written, start, end, seconds, note)

@@ -1,0 +1,389 @@
+"""The embedded offline engine: DuckDB over Parquet and CSV files, in process.
+
+One DuckDB connection serves the engine; every operation runs on its own cursor, so threads
+may share an engine. Entity frames are registered as Arrow tables (read in place, not copied).
+"""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from skewless._contracts import OfflineResult, ViewRequest
+from skewless._time import from_micros, to_micros
+from skewless._types import UnixTimestamp
+from skewless.config import DuckDBOfflineConfig
+from skewless.definitions import FeatureView
+from skewless.errors import (
+    EntityFrameError,
+    SchemaMismatchError,
+    SourceNotFoundError,
+    TimeRangeError,
+)
+from skewless.offline.duckdb.dialect import DuckDBDialect
+from skewless.offline.entity import ENTITY_TIME, UTC_MICROS, key_family, row_numbers, utc_micros
+from skewless.offline.query import (
+    EntityRelation,
+    LatestPerKeyQuery,
+    MaxCreatedQuery,
+    PointInTimeQuery,
+    SourceRead,
+    ViewJoin,
+    build_source_read,
+)
+from skewless.offline.sources import resolve_files
+
+__all__ = ["DuckDBEngine", "DuckDBRetrieval"]
+
+_ROW_ID = "__skewless_row"
+_EVENT_TS = "__skewless_ts"
+_OUTPUT_TS = "__skewless_ts_utc"
+_names = itertools.count()
+
+
+class DuckDBEngine:
+    """Point-in-time retrieval and latest-per-key pulls with DuckDB (see SEMANTICS.md).
+
+    Args:
+        block: the ``offline_store`` block of ``feature_store.yaml`` (threads, memory limit).
+        repo_path: relative source paths are resolved against it.
+
+    Example:
+        >>> from skewless.config import DuckDBOfflineConfig
+        >>> engine = DuckDBEngine(DuckDBOfflineConfig(threads=1), Path("."))
+        >>> engine.close()
+    """
+
+    dialect = DuckDBDialect()
+
+    def __init__(self, block: DuckDBOfflineConfig, repo_path: Path) -> None:
+        self.repo_path = Path(repo_path)
+        config: dict[str, str | bool | int | float | list[str]] = {
+            "temp_directory": str(Path(tempfile.gettempdir()) / "skewless-duckdb"),
+        }
+        if block.threads is not None:
+            config["threads"] = block.threads
+        if block.memory_limit is not None:
+            config["memory_limit"] = block.memory_limit
+        self._conn = duckdb.connect(":memory:", config=config)
+        # GLOBAL: every cursor reads times in UTC, whatever the machine's zone.
+        self._conn.execute("SET GLOBAL TimeZone = 'UTC'")
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor of the engine's connection, closed afterwards (one per operation)."""
+        with self._lock:
+            cur = self._conn.cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # -- sources --------------------------------------------------------------------------
+    def _raw_schema(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        view: FeatureView,
+        files: tuple[str, ...],
+        csv_types: Mapping[str, str] | None = None,
+    ) -> pa.Schema:
+        """The files' columns as DuckDB reads them (CSV: with ``csv_types`` applied)."""
+        if view.source.file_format == "csv":
+            scan = self.dialect.csv_scan(files, csv_types or {})
+        else:
+            scan = self.dialect.parquet_scan(files)
+        return _run(cur, f"SELECT * FROM {scan} LIMIT 0", _describe(view)).schema
+
+    def source_read(
+        self, cur: duckdb.DuckDBPyConnection, view: FeatureView, features: Sequence[str] | None
+    ) -> SourceRead:
+        """How to read ``view``: its files, and its columns as the view names them."""
+        files = resolve_files(view.source, self.repo_path)
+        return build_source_read(view, files, self._raw_schema(cur, view, files), features)
+
+    def source_schema(self, view: FeatureView) -> pa.Schema:
+        """The source's columns after ``field_mapping``, without reading its rows.
+
+        CSV columns that the view declares are read with their declared types.
+        """
+        files = resolve_files(view.source, self.repo_path)
+        with self.cursor() as cur:
+            raw = self._raw_schema(cur, view, files)
+            if view.source.file_format == "csv":
+                raw = self._raw_schema(cur, view, files, self._declared_csv_types(view, raw))
+        mapping = view.source.field_mapping
+        return pa.schema([pa.field(mapping.get(f.name, f.name), f.type) for f in raw])
+
+    def _declared_csv_types(self, view: FeatureView, raw: pa.Schema) -> dict[str, str]:
+        """DuckDB type names of the declared (non-time) columns present in a CSV source."""
+        inverse = {dst: src for src, dst in view.source.field_mapping.items()}
+        return {
+            inverse.get(f.name, f.name): self.dialect.type_name(f.dtype)
+            for f in view.schema
+            if inverse.get(f.name, f.name) in raw.names and f.dtype != UnixTimestamp
+        }
+
+    # -- point-in-time retrieval ----------------------------------------------------------
+    def historical(self, entity_df: pa.Table, requests: Sequence[ViewRequest]) -> DuckDBRetrieval:
+        """Plan the point-in-time join of ``entity_df`` with each requested view (lazy)."""
+        taken = set(entity_df.column_names)
+        for request in requests:
+            clash = sorted(taken & set(request.output_names))
+            if clash:
+                raise EntityFrameError(
+                    f"entity frame column(s) {clash} would clash with feature output(s) of "
+                    f"view {request.view.name!r}: rename the entity column(s) or pass "
+                    "full_feature_names=True"
+                )
+            taken |= set(request.output_names)
+        with self.cursor() as cur:
+            reads = [self.source_read(cur, r.view, r.features) for r in requests]
+        for read in reads:
+            _check_keys(entity_df.schema, read)
+        name = f"__skewless_entity_{next(_names)}"
+        relation = EntityRelation(
+            name=name,
+            columns=tuple(entity_df.column_names),
+            row_id=_ROW_ID,
+            event_ts=_EVENT_TS,
+            output_ts=_OUTPUT_TS,
+        )
+        views = tuple(ViewJoin.of(r, read) for r, read in zip(requests, reads, strict=True))
+        return DuckDBRetrieval(self, PointInTimeQuery(relation, views), entity_df, requests)
+
+    # -- materialization ------------------------------------------------------------------
+    def latest_per_key(
+        self,
+        view: FeatureView,
+        start: datetime | None,
+        end: datetime,
+        *,
+        late_created_after: datetime | None = None,
+        batch_rows: int = 100_000,
+    ) -> Iterator[pa.RecordBatch]:
+        """The winning row per key with ``start <= ts <= end`` (and late arrivals), streamed.
+
+        Batches hold the join keys, ``__event_ts``, ``__created_ts``, then the features in
+        schema order with their declared types.
+        """
+        _check_range(start, end)
+        query = LatestPerKeyQuery(
+            self._read(view, None),
+            None if start is None else to_micros(start),
+            to_micros(end),
+            None if late_created_after is None else to_micros(late_created_after),
+        )
+        return self._stream(query, _describe(view), batch_rows)
+
+    def _read(self, view: FeatureView, features: Sequence[str] | None) -> SourceRead:
+        with self.cursor() as cur:
+            return self.source_read(cur, view, features)
+
+    def _stream(
+        self, query: LatestPerKeyQuery, what: str, batch_rows: int
+    ) -> Iterator[pa.RecordBatch]:
+        target = _latest_schema(query.read)
+        with self.cursor() as cur:
+            with _errors(what):
+                reader = cur.sql(self.dialect.latest_per_key(query)).to_arrow_reader(batch_rows)
+            with _errors(what), reader:
+                for batch in reader:
+                    if batch.num_rows:
+                        yield _cast_batch(batch, target)
+
+    def max_created(
+        self, view: FeatureView, start: datetime | None, end: datetime
+    ) -> datetime | None:
+        """The greatest created timestamp among rows with ``start <= ts <= end``."""
+        if not view.source.created_timestamp_column:
+            return None
+        _check_range(start, end)
+        with self.cursor() as cur:
+            read = self.source_read(cur, view, ())
+            query = MaxCreatedQuery(
+                read, None if start is None else to_micros(start), to_micros(end)
+            )
+            value = _run(cur, self.dialect.max_created(query), _describe(view)).column(0)[0]
+        micros = value.cast(pa.int64()).as_py()
+        return None if micros is None else from_micros(micros)
+
+
+class DuckDBRetrieval(OfflineResult):
+    """A planned point-in-time retrieval; nothing runs until :meth:`to_arrow` or
+    :meth:`to_parquet`."""
+
+    def __init__(
+        self,
+        engine: DuckDBEngine,
+        query: PointInTimeQuery,
+        entity_df: pa.Table,
+        requests: Sequence[ViewRequest],
+    ) -> None:
+        self.engine = engine
+        self.query = query
+        self.entity_df = entity_df
+        fields = [
+            pa.field(ENTITY_TIME, UTC_MICROS) if f.name == ENTITY_TIME else f
+            for f in entity_df.schema
+        ]
+        for request in requests:
+            for feature, name in zip(request.features, request.output_names, strict=True):
+                fields.append(pa.field(name, request.view.dtype_of(feature).to_arrow()))
+        self.schema = pa.schema(fields)
+
+    def sql(self, *, entity_columns: bool = False, ordered: bool = False) -> str:
+        """The SQL this retrieval runs (for inspection)."""
+        return self.engine.dialect.point_in_time(
+            self.query, entity_columns=entity_columns, ordered=ordered
+        )
+
+    def _registered(self, entity_columns: bool) -> tuple[pa.Table, pa.ChunkedArray]:
+        entity = self.entity_df
+        output_ts = utc_micros(entity.column(ENTITY_TIME))
+        keys = self.query.join_keys
+        columns = list(entity.column_names if entity_columns else keys)
+        table = entity.select(columns)
+        table = table.append_column(_ROW_ID, row_numbers(entity.num_rows))
+        table = table.append_column(_EVENT_TS, output_ts.cast(pa.timestamp("us")))
+        if entity_columns:
+            table = table.append_column(_OUTPUT_TS, output_ts)
+        return table, output_ts
+
+    def to_arrow(self) -> pa.Table:
+        """Run the retrieval; the result has the entity columns then the features, with the
+        declared types, one row per entity row in the frame's order."""
+        table, output_ts = self._registered(entity_columns=False)
+        with self.engine.cursor() as cur:
+            cur.register(self.query.entity.name, table)
+            try:
+                found = _run(cur, self.sql(), _sources(self.query))
+            finally:
+                cur.unregister(self.query.entity.name)
+        rows = found.column(0).to_numpy()
+        order = np.empty(len(rows), dtype=np.int64)
+        order[rows] = np.arange(len(rows), dtype=np.int64)
+        features = found.drop_columns([found.column_names[0]]).take(order)
+        entity = self.entity_df
+        columns = [
+            output_ts if name == ENTITY_TIME else entity.column(name)
+            for name in entity.column_names
+        ]
+        columns += [features.column(i) for i in range(features.num_columns)]
+        n_entity = entity.num_columns
+        return pa.Table.from_arrays(
+            [
+                c.cast(f.type) if i >= n_entity else c
+                for i, (c, f) in enumerate(zip(columns, self.schema, strict=True))
+            ],
+            schema=self.schema,
+        )
+
+    def to_parquet(self, path: str | Path) -> None:
+        """Run the retrieval and write it to one Parquet file with DuckDB's ``COPY``."""
+        table, _ = self._registered(entity_columns=True)
+        sql = self.sql(entity_columns=True, ordered=True)
+        target = self.engine.dialect.string(str(Path(path)))
+        with self.engine.cursor() as cur:
+            cur.register(self.query.entity.name, table)
+            try:
+                with _errors(_sources(self.query)):
+                    cur.execute(f"COPY ({sql}) TO {target} (FORMAT parquet)")
+            finally:
+                cur.unregister(self.query.entity.name)
+
+
+def _sources(query: PointInTimeQuery) -> str:
+    names = ", ".join(repr(v.read.view_name) for v in query.views)
+    return f"the sources of feature view(s) {names}"
+
+
+def _check_keys(entity: pa.Schema, read: SourceRead) -> None:
+    for key in read.keys:
+        if key.name not in entity.names:
+            raise EntityFrameError(
+                f"the entity frame has no column {key.name!r}, a join key of feature view "
+                f"{read.view_name!r} (it has: {', '.join(entity.names)}); add it"
+            )
+        mine, theirs = (
+            entity.field(key.name).type,
+            key.dtype.to_arrow() if key.dtype else key.source_type,
+        )
+        if key_family(mine) != key_family(theirs):
+            raise EntityFrameError(
+                f"entity frame column {key.name!r} is {mine} but feature view "
+                f"{read.view_name!r} stores that key as {theirs}; convert the column"
+            )
+
+
+def _check_range(start: datetime | None, end: datetime) -> None:
+    if start is not None and to_micros(start) > to_micros(end):
+        raise TimeRangeError(
+            f"END {end.isoformat()} is before START {start.isoformat()}: swap them"
+        )
+
+
+def _latest_schema(read: SourceRead) -> list[pa.DataType | None]:
+    """Target type of each output column of latest_per_key (None: keep DuckDB's type)."""
+    keys: list[pa.DataType | None] = [k.dtype.to_arrow() if k.dtype else None for k in read.keys]
+    return keys + [UTC_MICROS, UTC_MICROS] + [f.dtype.to_arrow() for f in read.features if f.dtype]
+
+
+def _cast_batch(batch: pa.RecordBatch, target: list[pa.DataType | None]) -> pa.RecordBatch:
+    fields = [
+        f if t is None or f.type == t else pa.field(f.name, t)
+        for f, t in zip(batch.schema, target, strict=True)
+    ]
+    schema = pa.schema(fields)
+    return batch if schema == batch.schema else batch.cast(schema)
+
+
+def _run(cur: duckdb.DuckDBPyConnection, sql: str, what: str) -> pa.Table:
+    with _errors(what):
+        return cur.sql(sql).to_arrow_table()
+
+
+@contextmanager
+def _errors(what: str) -> Iterator[None]:
+    """Turn DuckDB failures the user can fix into skewless errors; others pass unchanged."""
+    try:
+        yield
+    except duckdb.Error as exc:
+        error = _translate(exc, what)
+        if error is None:
+            raise
+        raise error from exc
+
+
+def _translate(exc: duckdb.Error, what: str) -> Exception | None:
+    message = str(exc).splitlines()[0]
+    if isinstance(exc, duckdb.IOException):
+        return SourceNotFoundError(
+            f"cannot read {what}: {message}; check that the files exist and are readable"
+        )
+    if isinstance(exc, duckdb.ConversionException):
+        return SchemaMismatchError(
+            f"cannot read {what}: {message}; make the data match the declared types"
+        )
+    if isinstance(exc, duckdb.InvalidInputException):
+        return SchemaMismatchError(
+            f"cannot read {what}: {message}; check that the files are valid and hold the "
+            "declared columns and types"
+        )
+    return None
+
+
+def _describe(view: FeatureView) -> str:
+    return f"source {view.source.path!r} of feature view {view.name!r}"

@@ -1,0 +1,255 @@
+"""SQL rendered from the query descriptions of :mod:`skewless.offline.query`.
+
+:class:`SqlDialect` holds everything that is plain SQL: the normalized source rows, the
+winner ordering, latest-per-key, max-created and a portable point-in-time join (a range join
+ranked with ``ROW_NUMBER``). A dialect customizes class-level tables (type names, function
+templates) and overrides the few hooks an engine does differently: how files are scanned,
+where a row's position in the source comes from, and (for speed) how a view is joined.
+
+Example:
+    >>> SqlDialect().ident("user_id")
+    '"user_id"'
+    >>> SqlDialect().string("it's")
+    "'it''s'"
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import pyarrow as pa
+
+from skewless._types import Array, DType, UnixTimestamp
+from skewless.offline.query import (
+    CREATED_TS,
+    EVENT_TS,
+    FILE_POS,
+    ROW_POS,
+    LatestPerKeyQuery,
+    MaxCreatedQuery,
+    PointInTimeQuery,
+    SourceColumn,
+    SourceRead,
+    ViewJoin,
+)
+
+__all__ = ["JoinedView", "SqlDialect"]
+
+
+@dataclass
+class JoinedView:
+    """How one view enters the final SELECT: extra CTEs, a join clause, a value per feature."""
+
+    ctes: list[tuple[str, str]] = field(default_factory=list)
+    clause: str = ""
+    values: dict[str, str] = field(default_factory=dict)
+
+
+class SqlDialect:
+    """Portable SQL for the offline queries; engines subclass it.
+
+    Class attributes are the tables a dialect overrides; methods that need engine syntax
+    (:meth:`scan`, :meth:`positions`) are left to subclasses.
+    """
+
+    QUOTE: ClassVar[str] = '"'
+    TYPE_NAMES: ClassVar[dict[str, str]] = {
+        "Int32": "INTEGER",
+        "Int64": "BIGINT",
+        "Float32": "FLOAT",
+        "Float64": "DOUBLE",
+        "String": "VARCHAR",
+        "Bool": "BOOLEAN",
+        "Bytes": "BLOB",
+        "UnixTimestamp": "TIMESTAMP",
+    }
+    ARRAY_TYPE: ClassVar[str] = "{}[]"
+    # A naive UTC timestamp from microseconds since the epoch, and back.
+    TIMESTAMP_FROM_MICROS: ClassVar[str] = "make_timestamp({})"
+    MICROS_OF_TIMESTAMP: ClassVar[str] = "epoch_us({})"
+    # Truncating a finer-than-microsecond timestamp: it is cast to this type first.
+    NANOS_TIMESTAMP: ClassVar[str] = "TIMESTAMP_NS"
+    # Parsing text that may carry an offset (the session time zone is UTC).
+    TEXT_TIMESTAMP: ClassVar[str] = "TIMESTAMPTZ"
+    SUBTRACT_MICROS: ClassVar[str] = "({} - to_microseconds({}))"
+
+    # -- literals and names ---------------------------------------------------------------
+    def ident(self, name: str) -> str:
+        q = self.QUOTE
+        return q + name.replace(q, q + q) + q
+
+    def string(self, text: str) -> str:
+        return "'" + text.replace("'", "''") + "'"
+
+    def type_name(self, dtype: DType) -> str:
+        if isinstance(dtype, Array):
+            return self.ARRAY_TYPE.format(self.type_name(dtype.base_type))
+        return self.TYPE_NAMES[dtype.name]
+
+    def timestamp(self, micros: int) -> str:
+        """A literal instant (naive UTC) from microseconds since the epoch."""
+        return self.TIMESTAMP_FROM_MICROS.format(int(micros))
+
+    # -- engine syntax, left to dialects --------------------------------------------------
+    def scan(self, read: SourceRead) -> str:
+        """A relation over the source files with their raw columns."""
+        raise NotImplementedError
+
+    def positions(self, read: SourceRead) -> tuple[str, str]:
+        """Expressions over :meth:`scan` for the file's index in path order and the row's
+        index in its file (ascending means later in the source)."""
+        raise NotImplementedError
+
+    # -- normalized source rows -----------------------------------------------------------
+    def normalized_time(self, column: SourceColumn) -> str:
+        """The column as a naive UTC timestamp truncated to microseconds."""
+        src, kind = self.ident(column.source), column.source_type
+        if pa.types.is_timestamp(kind):
+            if kind.unit == "ns":
+                micros = self.MICROS_OF_TIMESTAMP.format(f"CAST({src} AS {self.NANOS_TIMESTAMP})")
+                return self.TIMESTAMP_FROM_MICROS.format(micros)
+            if kind.tz is not None:
+                return self.TIMESTAMP_FROM_MICROS.format(self.MICROS_OF_TIMESTAMP.format(src))
+            if kind.unit == "us":
+                return src
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            micros = self.MICROS_OF_TIMESTAMP.format(f"CAST({src} AS {self.TEXT_TIMESTAMP})")
+            return self.TIMESTAMP_FROM_MICROS.format(micros)
+        return f"CAST({src} AS {self.TYPE_NAMES['UnixTimestamp']})"
+
+    def value(self, column: SourceColumn) -> str:
+        """The column cast to its declared type."""
+        if column.dtype is None:
+            return self.ident(column.source)
+        if column.dtype == UnixTimestamp:
+            return self.normalized_time(column)
+        return f"CAST({self.ident(column.source)} AS {self.type_name(column.dtype)})"
+
+    def source_rows(self, read: SourceRead) -> str:
+        """The view's rows: keys, event ts, created ts, position, features (all normalized).
+
+        Rows with a null event timestamp or a null key are left out.
+        """
+        file_pos, row_pos = self.positions(read)
+        timestamp_type = self.TYPE_NAMES["UnixTimestamp"]
+        created = (
+            self.normalized_time(read.created)
+            if read.created
+            else f"CAST(NULL AS {timestamp_type})"
+        )
+        items = [(self.value(k), k.name) for k in read.keys]
+        items += [
+            (self.normalized_time(read.timestamp), EVENT_TS),
+            (created, CREATED_TS),
+            (file_pos, FILE_POS),
+            (row_pos, ROW_POS),
+        ]
+        items += [(self.value(f), f.name) for f in read.features]
+        select = ", ".join(f"{expr} AS {self.ident(name)}" for expr, name in items)
+        not_null = " AND ".join(f"{self.ident(n)} IS NOT NULL" for n in (EVENT_TS, *read.key_names))
+        return f"SELECT * FROM (SELECT {select} FROM {self.scan(read)}) AS __rows WHERE {not_null}"
+
+    def winner_order(self, alias: str = "") -> str:
+        """ORDER BY items putting the winning row first (SEMANTICS.md, "Which row wins")."""
+        p = f"{alias}." if alias else ""
+        return ", ".join(
+            [
+                f"{p}{self.ident(EVENT_TS)} DESC",
+                f"{p}{self.ident(CREATED_TS)} DESC NULLS LAST",
+                f"{p}{self.ident(FILE_POS)} DESC",
+                f"{p}{self.ident(ROW_POS)} DESC",
+            ]
+        )
+
+    # -- latest per key and max created ---------------------------------------------------
+    def time_filter(self, start: int | None, end: int, late_after: int | None = None) -> str:
+        ts, created = self.ident(EVENT_TS), self.ident(CREATED_TS)
+        in_range = f"{ts} <= {self.timestamp(end)}"
+        if start is not None:
+            in_range = f"({ts} >= {self.timestamp(start)} AND {in_range})"
+            if late_after is not None:
+                late = (
+                    f"({ts} < {self.timestamp(start)} AND {created} > {self.timestamp(late_after)})"
+                )
+                in_range = f"({in_range} OR {late})"
+        return in_range
+
+    def latest_per_key(self, query: LatestPerKeyQuery) -> str:
+        """Join keys, event ts, created ts and features of each key's winning row."""
+        read = query.read
+        keys = ", ".join(self.ident(k) for k in read.key_names)
+        where = self.time_filter(query.start, query.end, query.late_created_after)
+        columns = ", ".join(self.ident(n) for n in (*read.key_names, EVENT_TS, CREATED_TS))
+        features = "".join(", " + self.ident(f.name) for f in read.features)
+        ranked = (
+            f"SELECT *, ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY {self.winner_order()}) "
+            f"AS __rank FROM ({self.source_rows(read)}) AS __src WHERE {where}"
+        )
+        return f"SELECT {columns}{features} FROM ({ranked}) AS __ranked WHERE __rank = 1"
+
+    def max_created(self, query: MaxCreatedQuery) -> str:
+        where = self.time_filter(query.start, query.end)
+        return (
+            f"SELECT max({self.ident(CREATED_TS)}) FROM ({self.source_rows(query.read)}) "
+            f"AS __src WHERE {where}"
+        )
+
+    # -- point-in-time retrieval ----------------------------------------------------------
+    def point_in_time(
+        self, query: PointInTimeQuery, *, entity_columns: bool = True, ordered: bool = True
+    ) -> str:
+        """The retrieval: the entity rows then each view's features.
+
+        With ``entity_columns=False`` the output is the row id then the features (the caller
+        attaches the entity columns); with ``ordered`` rows come in the entity frame's order.
+        """
+        entity = query.entity
+        e = "__entity"
+        wanted = dict.fromkeys(
+            (entity.row_id, *query.join_keys, entity.event_ts)
+            + ((*entity.columns, entity.output_ts) if entity_columns else ())
+        )
+        ctes = [(e, f"SELECT {', '.join(map(self.ident, wanted))} FROM {self.ident(entity.name)}")]
+        clauses, select = [], []
+        if entity_columns:
+            for name in entity.columns:
+                source = entity.output_ts if name == "event_timestamp" else name
+                select.append(f"{e}.{self.ident(source)} AS {self.ident(name)}")
+        else:
+            select.append(f"{e}.{self.ident(entity.row_id)}")
+        for i, view in enumerate(query.views):
+            joined = self.join_view(f"__v{i}", view, e, entity.event_ts, entity.row_id)
+            ctes += joined.ctes
+            clauses.append(joined.clause)
+            for feature, name in zip(view.features, view.output_names, strict=True):
+                select.append(f"{joined.values[feature]} AS {self.ident(name)}")
+        with_ = ",\n".join(f"{self.ident(n)} AS ({sql})" for n, sql in ctes)
+        order = f"\nORDER BY {e}.{self.ident(entity.row_id)}" if ordered else ""
+        return f"WITH {with_}\nSELECT {', '.join(select)}\nFROM {e}\n" + "\n".join(clauses) + order
+
+    def join_view(
+        self, alias: str, view: ViewJoin, entity: str, event_ts: str, row_id: str
+    ) -> JoinedView:
+        """Portable join: candidates by key and time window, ranked per entity row."""
+        read, ident = view.read, self.ident
+        ts = f"{entity}.{ident(event_ts)}"
+        on = [f"{entity}.{ident(k)} = __s.{ident(k)}" for k in read.key_names]
+        on.append(f"__s.{ident(EVENT_TS)} <= {ts}")
+        if view.ttl_micros is not None:
+            on.append(
+                f"__s.{ident(EVENT_TS)} >= {self.SUBTRACT_MICROS.format(ts, view.ttl_micros)}"
+            )
+        features = ", ".join(f"__s.{ident(f)}" for f in view.features)
+        ranked = (
+            f"SELECT {entity}.{ident(row_id)}, {features}, ROW_NUMBER() OVER (PARTITION BY "
+            f"{entity}.{ident(row_id)} ORDER BY {self.winner_order('__s')}) AS __rank "
+            f"FROM {entity} JOIN ({self.source_rows(read)}) AS __s ON {' AND '.join(on)}"
+        )
+        cte = f"SELECT * FROM ({ranked}) AS __ranked WHERE __rank = 1"
+        clause = f"LEFT JOIN {alias} ON {alias}.{ident(row_id)} = {entity}.{ident(row_id)}"
+        return JoinedView(
+            ctes=[(alias, cte)],
+            clause=clause,
+            values={f: f"{alias}.{ident(f)}" for f in view.features},
+        )

@@ -1,0 +1,146 @@
+"""A slow, obviously-correct reference of SEMANTICS.md, in plain Python.
+
+Engines are tested against it on random data. It works on lists of dict rows; a view's rows
+are listed in source order (files in lexicographic path order, rows in file order), so a
+row's index in that list is its position in the source. Every rule below quotes the text it
+implements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+Row = Mapping[str, Any]
+
+__all__ = ["RefView", "latest_per_key", "point_in_time", "to_instant", "winner"]
+
+
+def to_instant(value: Any) -> datetime | None:
+    """ "Timestamps are instants in UTC. A naive timestamp means UTC. Every timestamp is
+    truncated to microseconds on the way in." (pandas Timestamps may carry nanoseconds.)"""
+    if value is None:
+        return None
+    nanos = getattr(value, "nanosecond", 0)
+    if hasattr(value, "to_pydatetime"):
+        # Dropping nanoseconds moves the instant toward the past, never later.
+        value = value.to_pydatetime(warn=False) if nanos else value.to_pydatetime()
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class RefView:
+    """A feature view as the reference sees it.
+
+    ``rows`` hold the join keys, ``ts`` (event timestamp), ``created`` (may be absent or
+    None) and the features, in source order.
+    """
+
+    name: str
+    keys: tuple[str, ...]
+    features: tuple[str, ...]
+    ttl: timedelta | None
+    rows: Sequence[Row]
+
+    @property
+    def bounded(self) -> bool:
+        """ "A TTL of None or zero means unbounded, everywhere.\""""
+        return self.ttl is not None and self.ttl != timedelta(0)
+
+
+def _key(row: Row, keys: Sequence[str]) -> tuple[Any, ...] | None:
+    """ "An entity key is the ordered tuple of a view's join keys ... A null key matches
+    nothing." A tuple with any null part is treated as null."""
+    values = tuple(row.get(k) for k in keys)
+    return None if any(v is None for v in values) else values
+
+
+def _rank(position: int, row: Row) -> tuple[Any, ...]:
+    """ "the winner has the greatest event timestamp ts; among equal ts, the greatest created
+    timestamp c (a null c ranks lowest); among rows equal on both, the one that comes later
+    in the source"."""
+    created = to_instant(row.get("created"))
+    return (to_instant(row["ts"]), created is not None, created or datetime.min, position)
+
+
+def winner(candidates: Sequence[tuple[int, Row]]) -> Row | None:
+    """The winning ``(position, row)`` pair's row, or None when there is no candidate."""
+    if not candidates:
+        return None
+    return max(candidates, key=lambda pr: _rank(pr[0], pr[1]))[1]
+
+
+def _usable(view: RefView) -> list[tuple[int, Row]]:
+    """ "A source row whose event timestamp is null is ignored everywhere.\""""
+    return [(i, r) for i, r in enumerate(view.rows) if r.get("ts") is not None]
+
+
+def point_in_time(
+    entity_rows: Sequence[Row],
+    requests: Sequence[tuple[RefView, Sequence[str], Sequence[str]]],
+) -> list[dict[str, Any]]:
+    """``get_historical_features``: one output row per entity row, in order.
+
+    ``requests`` are ``(view, features, output names)`` in request order. Output rows hold the
+    entity columns (``event_timestamp`` normalized to aware UTC) then the feature columns.
+    """
+    out = []
+    for entity in entity_rows:
+        t = to_instant(entity["event_timestamp"])
+        assert t is not None, "the entity frame's event_timestamp must not be null"
+        result = dict(entity)
+        result["event_timestamp"] = t
+        for view, features, names in requests:
+            key = _key(entity, view.keys)
+            candidates = []
+            for position, row in _usable(view):
+                if key is None or _key(row, view.keys) != key:
+                    continue
+                ts = to_instant(row["ts"])
+                # "r.event_timestamp - ttl <= s.ts <= r.event_timestamp, both ends inclusive"
+                if ts > t:
+                    continue
+                if view.bounded and ts < t - view.ttl:  # type: ignore[operator]
+                    continue
+                candidates.append((position, row))
+            best = winner(candidates)
+            for feature, name in zip(features, names, strict=True):
+                # "r gets the winner's values as they are (a null stays null ...)"
+                result[name] = None if best is None else best.get(feature)
+        out.append(result)
+    return out
+
+
+def latest_per_key(
+    view: RefView,
+    start: datetime | None,
+    end: datetime,
+    late_created_after: datetime | None = None,
+) -> dict[tuple[Any, ...], Row]:
+    """The winner per key among rows with ``start <= ts <= end`` (materialization).
+
+    With ``late_created_after``, rows with ``ts < start`` whose created timestamp is later
+    than it are candidates too.
+    """
+    by_key: dict[tuple[Any, ...], list[tuple[int, Row]]] = {}
+    for position, row in _usable(view):
+        key = _key(row, view.keys)
+        if key is None:
+            continue
+        ts = to_instant(row["ts"])
+        in_range = (start is None or to_instant(start) <= ts) and ts <= to_instant(end)
+        created = to_instant(row.get("created"))
+        late = (
+            late_created_after is not None
+            and start is not None
+            and ts < to_instant(start)
+            and created is not None
+            and created > to_instant(late_created_after)
+        )
+        if in_range or late:
+            by_key.setdefault(key, []).append((position, row))
+    return {key: winner(rows) for key, rows in by_key.items()}  # type: ignore[misc]

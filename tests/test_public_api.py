@@ -1,0 +1,85 @@
+"""The public surface is pinned: a change here is a change users see."""
+
+from __future__ import annotations
+
+import skewless
+import skewless.types
+
+
+def test_top_level_names() -> None:
+    assert sorted(skewless.__all__) == [
+        "Entity",
+        "FeatureService",
+        "FeatureStore",
+        "FeatureView",
+        "FeatureViewProjection",
+        "Field",
+        "FileSource",
+    ]
+    for name in skewless.__all__:
+        assert getattr(skewless, name) is not None
+
+
+def test_types_module_names() -> None:
+    assert sorted(skewless.types.__all__) == [
+        "Array",
+        "Bool",
+        "Bytes",
+        "DType",
+        "Float32",
+        "Float64",
+        "Int32",
+        "Int64",
+        "String",
+        "UnixTimestamp",
+    ]
+
+
+def test_feast_style_imports_work() -> None:
+    from skewless import Entity, FeatureService, FeatureStore, FeatureView, Field, FileSource
+    from skewless.types import Array, Float32, Int64, String
+
+    assert {Entity, FeatureService, FeatureStore, FeatureView, Field, FileSource}
+    assert str(Array(Float32)) == "Array(Float32)" and Int64 != String
+
+
+def test_layering_lower_layers_never_import_higher_ones() -> None:
+    """DESIGN.md's import direction, checked on the source text of every module."""
+    import ast
+    from pathlib import Path
+
+    root = Path(skewless.__file__).parent
+    order = {
+        "skewless._types": 1,
+        "skewless.errors": 1,
+        "skewless.config": 1,
+        "skewless._time": 1,
+        "skewless.definitions": 2,
+        "skewless.registry": 3,
+        "skewless.offline": 4,
+        "skewless.online": 4,
+        "skewless._contracts": 4,
+    }
+
+    def layer(module: str) -> int:
+        for prefix, level in order.items():
+            if module == prefix or module.startswith(prefix + "."):
+                return level
+        return 5
+
+    bad = []
+    for path in root.rglob("*.py"):
+        module = ".".join(path.relative_to(root.parent).with_suffix("").parts)
+        module = module.removesuffix(".__init__")
+        own = layer(module)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [node.module]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            for target in targets:
+                if target.startswith("skewless") and layer(target) > own:
+                    bad.append(f"{module} imports {target}")
+    assert bad == []
