@@ -23,12 +23,12 @@ import sqlite3
 import statistics
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
+from _data import START, feature_day
 
 from skewless import Entity, FeatureStore, FeatureView, Field, FileSource
 from skewless.config import RepoConfig
@@ -36,8 +36,6 @@ from skewless.online.codec import ViewCodec
 from skewless.types import Float32, Float64, Int32, Int64, String
 
 DATA = Path(__file__).resolve().parent / "data"
-START = datetime(2024, 1, 1, tzinfo=UTC)
-CATEGORIES = np.array(["electronics", "books", "garden", "toys", "grocery", "sports", "beauty"])
 
 
 def ensure_source(users: int, days: int) -> Path:
@@ -50,27 +48,7 @@ def ensure_source(users: int, days: int) -> Path:
     folder.mkdir(parents=True)
     rng = np.random.default_rng(42)
     for day in range(days):
-        n = users
-        user_id = rng.permutation(users).astype(np.int64) + 1001
-        day_start = START + timedelta(days=day)
-        offset_us = rng.integers(0, 86_400 * 1_000_000, n)
-        event = np.datetime64(day_start.replace(tzinfo=None), "us") + offset_us.astype(
-            "timedelta64[us]"
-        )
-        created = event + rng.integers(0, 3_600 * 1_000_000, n).astype("timedelta64[us]")
-        table = pa.table(
-            {
-                "user_id": user_id,
-                "event_timestamp": pa.array(event, pa.timestamp("us", "UTC")),
-                "created": pa.array(created, pa.timestamp("us", "UTC")),
-                "total_purchases": rng.integers(0, 500, n).astype(np.int64),
-                "avg_purchase_amount": np.round(rng.gamma(2.0, 30.0, n), 2),
-                "days_since_last_login": rng.integers(0, 90, n).astype(np.int32),
-                "preferred_category": CATEGORIES[rng.integers(0, len(CATEGORIES), n)],
-                "session_minutes": rng.exponential(12.0, n).astype(np.float32),
-                "churn_score": rng.random(n),
-            }
-        )
+        table = feature_day(rng, users, day, first_id=1001)
         pq.write_table(table, folder / f"day-{day:02d}.parquet")
     done.touch()
     return folder

@@ -37,22 +37,21 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from _data import START, feature_day
 
 BENCH = Path(__file__).resolve().parent
 DATA = BENCH / "data"
 RESULTS = BENCH / "RESULTS.md"
 SECTION = "## Point-in-time retrieval (`bench/pit.py`)"
-START = datetime(2024, 1, 1, tzinfo=UTC)
 DAYS = 10
 TTL_DAYS = 2
-CATEGORIES = np.array(["electronics", "books", "garden", "toys", "grocery", "sports", "beauty"])
 FEATURES = [
     "total_purchases",
     "avg_purchase_amount",
@@ -99,27 +98,7 @@ def generate(ds: Dataset) -> None:
     rng = np.random.default_rng(7)
     n = ds.users
     for day in range(DAYS):
-        user_id = rng.permutation(n).astype(np.int64)
-        day_start = np.datetime64(START.replace(tzinfo=None) + timedelta(days=day), "us")
-        event = day_start + rng.integers(0, 86_400_000_000, n).astype("timedelta64[us]")
-        created = event + rng.integers(0, 3_600_000_000, n).astype("timedelta64[us]")
-        fix = rng.choice(n, n // 100, replace=False)  # corrections of another row
-        other = rng.integers(0, n, len(fix))
-        user_id[fix], event[fix] = user_id[other], event[other]
-        created[fix] = created[other] + np.timedelta64(3_600_000_000, "us")
-        table = pa.table(
-            {
-                "user_id": user_id,
-                "event_timestamp": pa.array(event, pa.timestamp("us", "UTC")),
-                "created": pa.array(created, pa.timestamp("us", "UTC")),
-                "total_purchases": rng.integers(0, 500, n).astype(np.int64),
-                "avg_purchase_amount": np.round(rng.gamma(2.0, 30.0, n), 2),
-                "days_since_last_login": rng.integers(0, 90, n).astype(np.int32),
-                "preferred_category": CATEGORIES[rng.integers(0, len(CATEGORIES), n)],
-                "session_minutes": rng.exponential(12.0, n).astype(np.float32),
-                "churn_score": rng.random(n),
-            }
-        )
+        table = feature_day(rng, n, day, corrections=True)
         pq.write_table(table, ds.features / f"day-{day:02d}.parquet", row_group_size=122_880)
     span = (DAYS + 1) * 86_400_000_000
     at = np.datetime64(START.replace(tzinfo=None), "us") + rng.integers(

@@ -5,23 +5,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# Create .venv (Python >= 3.11) if missing and install the project into it, editable.
-# pip's output goes to .venv/pip-install.log and is shown only when the install fails.
-export PIP_DISABLE_PIP_VERSION_CHECK=1
-PYTHON="${PYTHON:-python3}"
-if [ ! -x .venv/bin/python ]; then
-  if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
-    echo "error: skewless needs Python 3.11 or newer as $PYTHON (set PYTHON=/path/to/python3.11)" >&2
-    exit 1
-  fi
-  echo "Creating .venv with $("$PYTHON" --version 2>&1)"
-  "$PYTHON" -m venv .venv
-fi
-echo "Installing skewless[all] into .venv"
-if ! .venv/bin/python -m pip install -q -e '.[all]' >.venv/pip-install.log 2>&1; then
-  cat .venv/pip-install.log >&2
-  echo "error: pip install -e '.[all]' failed (log above and in .venv/pip-install.log)" >&2
-  exit 1
-fi
+source scripts/_venv.sh
+install_into_venv all
 
 exec .venv/bin/skewless quickstart "$@"
