@@ -23,6 +23,8 @@ from skewless.types import Float64, Int64, String
 
 BASE = datetime(2024, 3, 1, tzinfo=UTC)
 TIMES = [BASE + timedelta(hours=h) for h in range(0, 12)]
+# A microsecond before a grid time: rows just outside a TTL window that ends on the grid.
+NEAR = [t - timedelta(microseconds=1) for t in TIMES[1:]]
 TTLS = [None, timedelta(hours=2), timedelta(hours=5)]
 
 key_users = st.sampled_from([1, 2, 3])
@@ -32,7 +34,7 @@ rows = st.lists(
         {
             "user_id": key_users,
             "region": key_regions,
-            "ts": st.sampled_from(TIMES),
+            "ts": st.sampled_from(TIMES + NEAR),
             "created": st.one_of(st.none(), st.sampled_from(TIMES[:4])),
             "score": st.one_of(st.none(), st.integers(-5, 5)),
             "label": st.one_of(st.none(), st.sampled_from(["x", "y"])),
