@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 source scripts/_venv.sh
+source scripts/_system.sh
+ensure_test_servers
 install_into_venv dev
 
 failed=()

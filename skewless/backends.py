@@ -20,6 +20,7 @@ _OFFLINE = {
 }
 _ONLINE = {
     "sqlite": "skewless.online.sqlite.store:SqliteOnlineStore",
+    "redis": "skewless.online.redis.store:RedisOnlineStore",
 }
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "DuckDBOfflineConfig",
     "OfflineStoreConfig",
     "OnlineStoreConfig",
+    "RedisOnlineConfig",
     "RegistryConfig",
     "RepoConfig",
     "SqliteOnlineConfig",
@@ -35,6 +36,19 @@ class SqliteOnlineConfig(_Block):
 
     type: Literal["sqlite"] = "sqlite"
     path: str = "data/online_store.db"
+
+
+class RedisOnlineConfig(_Block):
+    """A shared Redis online store: ``connection_string`` is ``host:port`` (Feast's shape),
+    optionally followed by ``,db=N,password=...,ssl=true``.
+
+    With ``key_ttl_seconds`` set, keys expire at ``event time + view ttl + margin`` (views
+    with a bounded TTL only; see SEMANTICS.md "Redis key expiry").
+    """
+
+    type: Literal["redis"] = "redis"
+    connection_string: str = "localhost:6379"
+    key_ttl_seconds: float | None = None
 
 
 class DuckDBOfflineConfig(_Block):
@@ -65,12 +79,14 @@ def _backend_tag(builtin: dict[str, str]) -> Callable[[Any], str]:
     return tag
 
 
-BUILTIN_TYPES = {"online_store": ["sqlite"], "offline_store": ["duckdb", "file"]}
+BUILTIN_TYPES = {"online_store": ["sqlite", "redis"], "offline_store": ["duckdb", "file"]}
 """Built-in backend types per block; later backends add themselves here."""
 
 OnlineStoreConfig = Annotated[
-    Annotated[SqliteOnlineConfig, Tag("sqlite")] | Annotated[CustomBackendConfig, Tag("custom")],
-    Discriminator(_backend_tag({"sqlite": "sqlite"})),
+    Annotated[SqliteOnlineConfig, Tag("sqlite")]
+    | Annotated[RedisOnlineConfig, Tag("redis")]
+    | Annotated[CustomBackendConfig, Tag("custom")],
+    Discriminator(_backend_tag({"sqlite": "sqlite", "redis": "redis"})),
 ]
 OfflineStoreConfig = Annotated[
     Annotated[DuckDBOfflineConfig, Tag("duckdb")] | Annotated[CustomBackendConfig, Tag("custom")],
@@ -79,10 +95,14 @@ OfflineStoreConfig = Annotated[
 
 
 class RegistryConfig(_Block):
-    """Where definitions and their history live. A bare string in YAML is the path."""
+    """Where definitions and their history live. A bare string in YAML is the path.
+
+    ``registry_type: sql`` with ``path: postgresql://user@host:port/db`` keeps the registry
+    in PostgreSQL (Feast's shape); ``file``/``sqlite`` keep it in a local SQLite file.
+    """
 
     path: str = "data/registry.db"
-    registry_type: Literal["file", "sqlite"] = "file"
+    registry_type: Literal["file", "sqlite", "sql"] = "file"
     cache_ttl_seconds: float | None = None
 
 

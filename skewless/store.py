@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from skewless.materialize import MaterializeReport
     from skewless.online_read import OnlineReader, OnlineResponse
     from skewless.planning import Plan
+    from skewless.push import PushReport
     from skewless.retrieval import EntityFrame, RetrievalJob
 
 __all__ = ["FeatureStore"]
@@ -181,6 +182,28 @@ class FeatureStore:
             registry=self.registry,
             snapshot=self.snapshot(),
         )
+
+    def push(
+        self,
+        push_source_name: str,
+        rows: Any,
+        to: str = "online",
+    ) -> PushReport:
+        """Validate ``rows`` against the view(s) fed by a push source and write them.
+
+        ``rows`` may be a pandas or polars DataFrame, an Arrow table or a list of dicts;
+        ``to`` is ``online``, ``offline`` or ``online_and_offline`` (see SEMANTICS.md "Push").
+        """
+        from skewless.push import PushContext, push
+
+        context = PushContext(
+            engine=self.offline_engine,
+            online=self.online_store,
+            snapshot=self.snapshot(),
+            repo_path=self.repo_path,
+            now=self.now(),
+        )
+        return push(context, push_source_name, rows, to)
 
     def get_online_features(
         self,
