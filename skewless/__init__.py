@@ -5,6 +5,8 @@
 ('user_id',)
 """
 
+from typing import TYPE_CHECKING
+
 from skewless.definitions import (
     Entity,
     FeatureService,
@@ -12,10 +14,15 @@ from skewless.definitions import (
     FeatureViewProjection,
     Field,
     FileSource,
+    PushSource,
 )
 from skewless.store import FeatureStore
 
+if TYPE_CHECKING:
+    from skewless.client import Client
+
 __all__ = [
+    "Client",
     "Entity",
     "FeatureService",
     "FeatureStore",
@@ -23,6 +30,16 @@ __all__ = [
     "FeatureViewProjection",
     "Field",
     "FileSource",
+    "PushSource",
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # The HTTP client needs the `server` extra (httpx); import it only when asked for.
+    if name == "Client":
+        from skewless.client import Client
+
+        return Client
+    raise AttributeError(f"module 'skewless' has no attribute {name!r}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -129,6 +129,11 @@ class OnlineStore(Protocol):
 
     def drop(self, tables: Sequence[str]) -> None:
         """Remove tables and their rows (missing tables are ignored)."""
+        ...
+
+    def set_table_ttl(self, table: str, ttl: timedelta | None) -> None:
+        """The TTL of the view ``table`` holds; a store may expire rows by it (Redis key
+        expiry), and values read must be the same as without expiry."""
         ...
 
     def close(self) -> None: ...

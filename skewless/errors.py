@@ -11,7 +11,10 @@ __all__ = [
     "DefinitionError",
     "EntityFrameError",
     "FeatureNotFoundError",
+    "FeatureServerError",
     "MaterializationError",
+    "OnlineStoreError",
+    "PushValidationError",
     "RegistryConflictError",
     "RegistryError",
     "SchemaMismatchError",
@@ -65,9 +68,32 @@ class EntityFrameError(SkewlessError, ValueError):
     """The entity frame (or entity rows) lacks a column or holds bad values."""
 
 
+class PushValidationError(EntityFrameError):
+    """Pushed rows lack a column or hold a value their view cannot store; nothing was written."""
+
+
+class FeatureServerError(SkewlessError):
+    """The feature server refused a request or could not be reached.
+
+    Attributes:
+        status: the HTTP status (None when the server could not be reached).
+        code: the server's error code, e.g. ``body_too_large``.
+    """
+
+    def __init__(self, message: str, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
 class TimeRangeError(SkewlessError, ValueError):
     """A time range is empty or malformed (END before START, unparsable time)."""
 
 
 class MaterializationError(SkewlessError):
     """Materialization could not complete; nothing past the last commit was recorded."""
+
+
+class OnlineStoreError(SkewlessError):
+    """The online store cannot be reached, or refused an operation (a server that is down, a
+    wrong password, a full memory)."""

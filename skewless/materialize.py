@@ -220,6 +220,7 @@ def _materialize_view(
 ) -> ViewMaterialization:
     began = time.perf_counter()
     table = ctx.snapshot.online_table(view)
+    ctx.online.set_table_ttl(table, view.ttl)
     codec = ViewCodec(view)
     max_created = None
     if record_created and view.source.created_timestamp_column:

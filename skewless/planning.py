@@ -28,11 +28,13 @@ from skewless.definitions import (
     FeatureView,
     FileSource,
     Kind,
+    PushSource,
     definition_hash,
     from_spec,
     kind_of,
 )
 from skewless.errors import DefinitionError, SchemaMismatchError
+from skewless.offline.sources import push_target
 from skewless.registry import ObjectChange, Registry, RegistrySnapshot, data_version
 from skewless.registry.records import KIND_ORDER, ObjectRecord
 
@@ -103,8 +105,8 @@ def make_plan(
     Args:
         registry: the registry to diff against.
         engine: reads each view's source schema to check columns and types.
-        objects: entities, feature views and feature services (file sources are accepted
-            and skipped: a view carries its source).
+        objects: entities, feature views and feature services (file and push sources are
+            accepted and skipped: a view carries its source).
         partial: True adds or updates only ``objects`` (``store.apply``); False also removes
             registry objects that are not in ``objects`` (``skewless apply``).
 
@@ -123,6 +125,8 @@ def make_plan(
     _check_services(target)
     for view in given["feature_view"].values():
         check_view_schema(view, engine.source_schema(view))
+        if isinstance(view.source, PushSource):
+            _check_push_view(view, registry.config.repo_path)
 
     plan = Plan(registry_version=registry_version)
     for kind in KIND_ORDER:
@@ -152,7 +156,7 @@ def make_plan(
 def _by_kind(objects: Iterable[Definition | FileSource]) -> dict[Kind, dict[str, Any]]:
     found: dict[Kind, dict[str, Any]] = {kind: {} for kind in KIND_ORDER}
     for obj in objects:
-        if isinstance(obj, FileSource):
+        if isinstance(obj, FileSource | PushSource):
             continue
         try:
             kind = kind_of(obj)
@@ -187,6 +191,14 @@ def _check_entities(target: Mapping[Kind, Mapping[str, Any]]) -> None:
                     f"{list(ent.join_keys)}, but entity {ent.name!r} has join keys "
                     f"{list(known.join_keys)}: apply the view and the entity together"
                 )
+
+
+def _check_push_view(view: FeatureView, repo_path: Any) -> None:
+    """Offline pushes need a batch source they can add files to (a directory or a glob)."""
+    try:
+        push_target(view.batch_source, repo_path)
+    except DefinitionError as exc:
+        raise DefinitionError(f"feature view {view.name!r} (push source): {exc}") from None
 
 
 def _check_services(target: Mapping[Kind, Mapping[str, Any]]) -> None:

@@ -16,6 +16,7 @@ from skewless.registry import Registry, RegistrySnapshot
 
 if TYPE_CHECKING:
     from skewless._contracts import OfflineEngine, OnlineStore
+    from skewless.compact import CompactReport
     from skewless.materialize import MaterializeReport
     from skewless.online_read import OnlineReader, OnlineResponse
     from skewless.planning import Plan
@@ -204,6 +205,13 @@ class FeatureStore:
             now=self.now(),
         )
         return push(context, push_source_name, rows, to)
+
+    def compact(self, feature_views: Sequence[str] | None = None) -> CompactReport:
+        """Merge the small files offline pushes left in the batch sources of push-fed views
+        (all of them, or those of ``feature_views``) without changing any answer."""
+        from skewless.compact import compact
+
+        return compact(self.snapshot(), self.repo_path, feature_views)
 
     def get_online_features(
         self,

@@ -8,6 +8,7 @@ import skewless.types
 
 def test_top_level_names() -> None:
     assert sorted(skewless.__all__) == [
+        "Client",
         "Entity",
         "FeatureService",
         "FeatureStore",
@@ -15,6 +16,7 @@ def test_top_level_names() -> None:
         "FeatureViewProjection",
         "Field",
         "FileSource",
+        "PushSource",
     ]
     for name in skewless.__all__:
         assert getattr(skewless, name) is not None

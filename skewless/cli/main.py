@@ -11,7 +11,8 @@ from typing import Annotated
 
 import typer
 
-from skewless.cli import browse, init, materialize, plan_apply, quickstart
+from skewless.cli import browse, init, materialize, plan_apply, quickstart, serve
+from skewless.cli import ingest as ingest_commands
 from skewless.cli._context import CliState, setup_logging
 
 __all__ = ["app", "main"]
@@ -70,6 +71,9 @@ app.command("search")(browse.search)
 app.command("materialize")(materialize.materialize)
 app.command("materialize-incremental")(materialize.materialize_incremental)
 app.command("quickstart")(quickstart.quickstart)
+app.command("serve")(serve.serve)
+app.command("compact")(ingest_commands.compact)
+app.command("ingest")(ingest_commands.ingest)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from skewless.definitions.entity import Entity
 from skewless.definitions.feature_service import FeatureService
 from skewless.definitions.feature_view import FeatureView, FeatureViewProjection
 from skewless.definitions.field import Field
+from skewless.definitions.push_source import PushSource
 from skewless.definitions.sources import FileSource
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "Field",
     "FileSource",
     "Kind",
+    "PushSource",
     "definition_hash",
     "from_spec",
     "kind_of",

@@ -11,6 +11,7 @@ from skewless._types import DType
 from skewless.definitions._names import check_identifier, check_tags
 from skewless.definitions.entity import Entity
 from skewless.definitions.field import Field
+from skewless.definitions.push_source import PushSource, source_from_spec
 from skewless.definitions.sources import FileSource
 from skewless.errors import DefinitionError
 
@@ -45,7 +46,7 @@ class FeatureView:
     entities: tuple[Entity, ...]
     ttl: timedelta | None
     schema: tuple[Field, ...]
-    source: FileSource
+    source: FileSource | PushSource
     online: bool = True
     tags: Mapping[str, str] = field(default_factory=dict)
     owner: str = ""
@@ -55,7 +56,7 @@ class FeatureView:
         self,
         *,
         name: str,
-        source: FileSource,
+        source: FileSource | PushSource,
         schema: Sequence[Field],
         entities: Sequence[Entity] | None = None,
         ttl: timedelta | None = None,
@@ -66,8 +67,10 @@ class FeatureView:
     ) -> None:
         check_identifier(name, "feature view name")
         what = f"feature view {name!r}"
-        if not isinstance(source, FileSource):
-            raise DefinitionError(f"{what}: source must be a FileSource, got {source!r}")
+        if not isinstance(source, FileSource | PushSource):
+            raise DefinitionError(
+                f"{what}: source must be a FileSource or a PushSource, got {source!r}"
+            )
         ents = tuple(entities or ())
         if not ents:
             raise DefinitionError(f"{what} has no entities: pass entities=[my_entity]")
@@ -118,6 +121,17 @@ class FeatureView:
         return tuple(k for ent in self.entities for k in ent.join_keys)
 
     @property
+    def batch_source(self) -> FileSource:
+        """Where the view's history is read offline (a push source's ``batch_source``)."""
+        source = self.source
+        return source.batch_source if isinstance(source, PushSource) else source
+
+    @property
+    def push_source(self) -> PushSource | None:
+        """The push source feeding the view, if any."""
+        return self.source if isinstance(self.source, PushSource) else None
+
+    @property
     def features(self) -> tuple[Field, ...]:
         """The schema's fields that are features (join-key fields excluded)."""
         keys = set(self.join_keys)
@@ -157,7 +171,8 @@ class FeatureView:
 
         Two definitions with equal data specs share online rows and watermarks.
         """
-        source = self.source.to_spec()
+        # Values come from the batch source: pushing does not change what a row means.
+        source = self.batch_source.to_spec()
         for key in ("name", "description", "tags", "owner"):
             source.pop(key, None)
         return {
@@ -175,7 +190,7 @@ class FeatureView:
             entities=[Entity(e["name"], e["join_keys"]) for e in spec["entities"]],
             ttl=timedelta(seconds=ttl) if ttl else None,
             schema=[Field.from_spec(f) for f in spec["schema"]],
-            source=FileSource.from_spec(spec["source"]),
+            source=source_from_spec(spec["source"]),
             online=spec.get("online", True),
             tags=spec.get("tags") or {},
             owner=spec.get("owner", ""),

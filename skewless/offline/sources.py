@@ -8,26 +8,39 @@ tie-break of SEMANTICS.md) means later in this order, then later within the file
 from __future__ import annotations
 
 import glob
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from skewless.definitions import FeatureView, FileSource
-from skewless.errors import SchemaMismatchError, SourceNotFoundError
+from skewless.definitions import FeatureView, FileSource, PushSource
+from skewless.errors import DefinitionError, SchemaMismatchError, SourceNotFoundError
 
-__all__ = ["SourceColumns", "resolve_files", "resolve_location", "source_columns"]
+__all__ = [
+    "PushTarget",
+    "SourceColumns",
+    "push_target",
+    "resolve_files",
+    "resolve_location",
+    "source_columns",
+]
 
 _EXTENSIONS = {"parquet": (".parquet",), "csv": (".csv", ".csv.gz")}
 _GLOB_CHARS = frozenset("*?[")
+_PUSH_TAG = re.compile(r"push-\d{8}T\d{12}Z-[0-9a-f]{8}")
 
 
-def resolve_location(source: FileSource, repo_path: Path) -> Path:
+def _batch(source: FileSource | PushSource) -> FileSource:
+    return source.batch_source if isinstance(source, PushSource) else source
+
+
+def resolve_location(source: FileSource | PushSource, repo_path: Path) -> Path:
     """The source path made absolute (a relative path is relative to the repository)."""
-    path = Path(source.path).expanduser()
+    path = Path(_batch(source).path).expanduser()
     return path if path.is_absolute() else Path(repo_path) / path
 
 
-def resolve_files(source: FileSource, repo_path: Path) -> tuple[str, ...]:
+def resolve_files(source: FileSource | PushSource, repo_path: Path) -> tuple[str, ...]:
     """The files a source reads, in lexicographic path order.
 
     Hidden files and names starting with ``_`` (``_SUCCESS``, temporary files of a push in
@@ -36,6 +49,7 @@ def resolve_files(source: FileSource, repo_path: Path) -> tuple[str, ...]:
     Raises:
         SourceNotFoundError: no file matches; the message names the path and where it looked.
     """
+    source = _batch(source)
     location = resolve_location(source, repo_path).absolute()
     text = str(location)
     extensions = _EXTENSIONS[source.file_format]
@@ -117,3 +131,95 @@ def source_columns(view: FeatureView, available: Mapping[str, object]) -> Source
         timestamp=find(view.source.timestamp_field, "timestamp field", raw_ok=True),
         created=find(created, "created timestamp column", raw_ok=True) if created else None,
     )
+
+
+@dataclass(frozen=True)
+class PushTarget:
+    """Where offline pushes of a source land: new files ``prefix + tag + suffix`` in
+    ``directory``, named so that they sort after every file the source already has.
+
+    Attributes:
+        directory: the directory new files are written to (absolute).
+        prefix: the start of every new file name (the fixed part of a glob's file name).
+        suffix: the end of every new file name (``.parquet`` for a directory source).
+    """
+
+    directory: Path
+    prefix: str
+    suffix: str
+
+    def new_name(self, existing: tuple[str, ...], tag: str) -> str:
+        """A file name holding ``tag`` whose path sorts after every path in ``existing``.
+
+        Time-based tags sort in push order; when a file already sorts after the plain name
+        (a subdirectory or a name later in the alphabet), the new name extends the last
+        file's name with ``~`` so that it still comes last.
+
+        Raises:
+            DefinitionError: no name matching the source's glob can sort last.
+        """
+        name = f"{self.prefix}{tag}{self.suffix}"
+        last = max(existing, default="")
+        if str(self.directory / name) > last:
+            return name
+        relative = Path(last).relative_to(self.directory).as_posix() if last else ""
+        if relative.startswith(self.prefix):
+            rest = relative[len(self.prefix) :]
+            if "/" in rest:
+                middle = rest.split("/", 1)[0]
+            else:
+                middle = rest[: len(rest) - len(self.suffix)] if self.suffix else rest
+            # After an earlier push named this way, reuse its base rather than growing it.
+            base = _PUSH_TAG.split(middle, maxsplit=1)[0].removesuffix("~")
+            for stem in dict.fromkeys((base, middle)):
+                name = f"{self.prefix}{stem}~{tag}{self.suffix}"
+                if str(self.directory / name) > last:
+                    return name
+        raise DefinitionError(
+            f"cannot name a pushed file in {self.directory} that sorts after {last}: pushed "
+            "rows must come last in the source; move that file or use a glob that excludes it"
+        )
+
+
+def push_target(source: FileSource | PushSource, repo_path: Path) -> PushTarget:
+    """Where offline pushes to ``source`` write, or why they cannot.
+
+    The batch source must be Parquet and a directory, or a glob whose ``*`` wildcards are in
+    the file name (``data/events/*.parquet``, ``data/events/**/*.parquet``).
+
+    Raises:
+        DefinitionError: the source is one file, CSV, or a glob that no new file can match.
+    """
+    batch = _batch(source)
+    location = resolve_location(batch, repo_path).absolute()
+    what = f"batch source {batch.path!r}"
+    if batch.file_format != "parquet":
+        raise DefinitionError(
+            f"{what} is CSV, but offline pushes write Parquet files: use a directory of "
+            "Parquet files as the batch source"
+        )
+    text = str(location)
+    if not any(ch in text for ch in _GLOB_CHARS):
+        if location.is_file() or (not location.is_dir() and location.suffix):
+            raise DefinitionError(
+                f"{what} is a single file, but offline pushes add files next to the history: "
+                "use a directory (path='data/my_source/') or a glob "
+                "(path='data/my_source/*.parquet') as the batch source"
+            )
+        return PushTarget(location, "", ".parquet")
+    parts = location.parts
+    fixed = next(i for i, part in enumerate(parts) if any(ch in part for ch in _GLOB_CHARS))
+    pattern = parts[-1]
+    middle = parts[fixed:-1]
+    if any(part != "**" for part in middle):
+        raise DefinitionError(
+            f"{what} is a glob with wildcards outside its file name, so offline pushes cannot "
+            "tell which directory to write to: use a glob like 'data/my_source/*.parquet'"
+        )
+    if "*" not in pattern or "?" in pattern or "[" in pattern:
+        raise DefinitionError(
+            f"{what} is a glob whose file name needs '*' and no other wildcard for offline "
+            "pushes to name new files: use a glob like 'data/my_source/*.parquet'"
+        )
+    star, last_star = pattern.index("*"), pattern.rindex("*")
+    return PushTarget(Path(*parts[:fixed]), pattern[:star], pattern[last_star + 1 :])

@@ -1,16 +1,16 @@
-"""Optimistic concurrency with real processes applying to one registry file at once."""
+"""Optimistic concurrency with real processes applying to one registry at once (every backend)."""
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import runpy
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from registry_backends import RegistryBackend
 
 from skewless import Entity, FeatureView, Field, FileSource
 from skewless.config import load_config
@@ -39,8 +39,9 @@ def view(name: str, ttl_days: int) -> FeatureView:
     )
 
 
-def make_repo(tmp_path: Path) -> Path:
-    (tmp_path / "feature_store.yaml").write_text("project: race\nregistry: data/registry.db\n")
+def make_repo(backend: RegistryBackend) -> Path:
+    tmp_path = backend.repo
+    (tmp_path / "feature_store.yaml").write_text("project: race\n" + backend.yaml())
     table = pa.table(
         {
             "user_id": pa.array([1, 2], pa.int64()),
@@ -84,23 +85,30 @@ def run_concurrently(repo: Path, jobs: dict[str, list[Any]]) -> dict[str, tuple[
     return outcomes
 
 
-def integrity(registry: Registry) -> None:
-    """History and current objects agree: every current version is the latest history row."""
-    with sqlite3.connect(registry.path) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        rows = conn.execute(
-            "SELECT o.kind, o.name, o.version, o.hash, "
-            "(SELECT MAX(version) FROM object_history h WHERE h.project = o.project "
-            "AND h.kind = o.kind AND h.name = o.name), "
-            "(SELECT hash FROM object_history h WHERE h.project = o.project "
-            "AND h.kind = o.kind AND h.name = o.name AND h.version = o.version) FROM objects o"
-        ).fetchall()
+def integrity(backend: RegistryBackend) -> None:
+    """History and current objects agree: every current version is the latest history row,
+    and every commit that changed something has its own registry version."""
+    if backend.name == "sqlite":
+        assert backend.query("PRAGMA integrity_check")[0][0] == "ok"
+    rows = backend.query(
+        "SELECT o.kind, o.name, o.version, o.hash, "
+        "(SELECT MAX(version) FROM {history} h WHERE h.project = o.project "
+        "AND h.kind = o.kind AND h.name = o.name), "
+        "(SELECT hash FROM {history} h WHERE h.project = o.project "
+        "AND h.kind = o.kind AND h.name = o.name AND h.version = o.version) FROM {objects} o"
+    )
+    assert rows
     for kind, name, version, digest, latest, history_hash in rows:
         assert (version, digest) == (latest, history_hash), (kind, name)
+    versions = [row[0] for row in backend.query("SELECT DISTINCT registry_version FROM {history}")]
+    (current,) = backend.query("SELECT version FROM {meta}")[0]
+    assert sorted(versions) == list(range(1, current + 1))
 
 
-def test_two_processes_touching_different_objects_both_succeed(tmp_path: Path) -> None:
-    repo = make_repo(tmp_path)
+def test_two_processes_touching_different_objects_both_succeed(
+    registry_backend: RegistryBackend,
+) -> None:
+    repo = make_repo(registry_backend)
     registry = Registry(load_config(repo))
     apply_plan(registry, online_store(repo), plan_for(registry, repo, [user()]))
 
@@ -113,11 +121,13 @@ def test_two_processes_touching_different_objects_both_succeed(tmp_path: Path) -
     assert sorted(snap.feature_views) == ["stats_a", "stats_b"]
     assert snap.feature_views["stats_b"].ttl == timedelta(days=2)
     assert registry.version() == 3  # the entity, then one commit per process
-    integrity(registry)
+    integrity(registry_backend)
 
 
-def test_same_object_planned_against_the_same_base_exactly_one_wins(tmp_path: Path) -> None:
-    repo = make_repo(tmp_path)
+def test_same_object_planned_against_the_same_base_exactly_one_wins(
+    registry_backend: RegistryBackend,
+) -> None:
+    repo = make_repo(registry_backend)
     registry = Registry(load_config(repo))
     apply_plan(
         registry,
@@ -142,11 +152,13 @@ def test_same_object_planned_against_the_same_base_exactly_one_wins(tmp_path: Pa
     assert [h.version for h in history] == [1, 2]
     assert history[1].spec["ttl_seconds"] == expected_ttl * 86400
     assert registry.version() == 2
-    integrity(registry)
+    integrity(registry_backend)
 
 
-def test_many_processes_applying_distinct_objects_all_land(tmp_path: Path) -> None:
-    repo = make_repo(tmp_path)
+def test_many_processes_applying_distinct_objects_all_land(
+    registry_backend: RegistryBackend,
+) -> None:
+    repo = make_repo(registry_backend)
     registry = Registry(load_config(repo))
     apply_plan(registry, online_store(repo), plan_for(registry, repo, [user()]))
     jobs = {f"p{i}": [user(), view(f"stats_{i}", i + 1)] for i in range(4)}
@@ -156,4 +168,4 @@ def test_many_processes_applying_distinct_objects_all_land(tmp_path: Path) -> No
     assert all(status == "ok" for status, _ in outcomes.values()), outcomes
     assert sorted(registry.snapshot().feature_views) == [f"stats_{i}" for i in range(4)]
     assert registry.version() == 5
-    integrity(registry)
+    integrity(registry_backend)

@@ -1,4 +1,4 @@
-"""The SQLite registry: versions, history, removal, search and watermarks on a real file."""
+"""The registry on every backend: versions, history, removal, search and watermarks."""
 
 from __future__ import annotations
 
@@ -7,18 +7,28 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from registry_backends import RegistryBackend
 
 from skewless import Entity, FeatureService, FeatureView, Field, FileSource
 from skewless.config import RepoConfig
 from skewless.errors import RegistryConflictError, RegistryError, UnknownObjectError
-from skewless.registry import ObjectChange, Registry, data_version
+from skewless.registry import (
+    ObjectChange,
+    PostgresRegistry,
+    Registry,
+    SqliteRegistry,
+    data_version,
+)
 from skewless.types import Float64, Int64, String
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
+TABLES_SQL = (
+    "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+)
 
 
-def make_registry(tmp_path: Path, project: str = "demo") -> Registry:
-    return Registry(RepoConfig(project=project, repo_path=tmp_path))
+def make_registry(backend: RegistryBackend, project: str = "demo") -> Registry:
+    return backend.open(project)
 
 
 def user() -> Entity:
@@ -49,8 +59,10 @@ def remove(kind: str, name: str, base: int) -> ObjectChange:
     return ObjectChange(kind, name, "remove", base)
 
 
-def test_reading_a_missing_registry_is_empty_and_creates_nothing(tmp_path: Path) -> None:
-    registry = make_registry(tmp_path)
+def test_reading_a_missing_registry_is_empty_and_creates_nothing(
+    registry_backend: RegistryBackend,
+) -> None:
+    registry = make_registry(registry_backend)
     assert registry.version() == 0
     snap = registry.snapshot()
     assert (snap.version, dict(snap.feature_views), snap.project) == (0, {}, "demo")
@@ -60,18 +72,31 @@ def test_reading_a_missing_registry_is_empty_and_creates_nothing(tmp_path: Path)
     with pytest.raises(UnknownObjectError, match="none yet"):
         registry.history("user_stats")
     assert registry.commit([]) == 0
-    assert list(tmp_path.iterdir()) == []
+    if registry_backend.name == "sqlite":
+        assert list(registry_backend.repo.iterdir()) == []
+    else:
+        assert registry_backend.query(TABLES_SQL) == []
 
 
-def test_first_commit_creates_the_file_and_parent_dirs(tmp_path: Path) -> None:
-    registry = make_registry(tmp_path)
+def test_first_commit_creates_the_registry(registry_backend: RegistryBackend) -> None:
+    registry = make_registry(registry_backend)
     assert registry.commit([add(user()), add(stats())]) == 1
-    assert registry.path == tmp_path / "data" / "registry.db"
-    assert registry.path.is_file()
-    mode = sqlite3.connect(registry.path).execute("PRAGMA journal_mode").fetchone()[0]
-    assert mode == "wal"
+    if isinstance(registry, SqliteRegistry):
+        assert registry.path == registry_backend.repo / "data" / "registry.db"
+        assert registry.path.is_file()
+        mode = sqlite3.connect(registry.path).execute("PRAGMA journal_mode").fetchone()[0]
+        assert mode == "wal"
+    else:
+        assert isinstance(registry, PostgresRegistry)
+        tables = sorted(row[0] for row in registry_backend.query(TABLES_SQL))
+        assert tables == [
+            "skewless_object_history",
+            "skewless_objects",
+            "skewless_registry_meta",
+            "skewless_watermarks",
+        ]
     # A second Registry object (another process, in effect) reads the same state.
-    other = make_registry(tmp_path)
+    other = make_registry(registry_backend)
     snap = other.snapshot()
     assert snap.version == 1
     assert snap.get_feature_view("user_stats") == stats()
@@ -79,16 +104,16 @@ def test_first_commit_creates_the_file_and_parent_dirs(tmp_path: Path) -> None:
     assert other.object_versions() == {("entity", "user"): 1, ("feature_view", "user_stats"): 1}
 
 
-def test_unchanged_commit_creates_no_version(tmp_path: Path) -> None:
-    registry = make_registry(tmp_path)
+def test_unchanged_commit_creates_no_version(registry_backend: RegistryBackend) -> None:
+    registry = make_registry(registry_backend)
     registry.commit([add(user())])
     assert registry.commit([add(user(), base=1)]) == 1
     assert registry.version() == 1
     assert [v.version for v in registry.history("user")] == [1]
 
 
-def test_history_records_versions_hashes_and_times(tmp_path: Path) -> None:
-    registry = make_registry(tmp_path)
+def test_history_records_versions_hashes_and_times(registry_backend: RegistryBackend) -> None:
+    registry = make_registry(registry_backend)
     before = datetime.now(UTC)
     registry.commit([add(user()), add(stats(1))])
     registry.commit([add(stats(2), base=1)])
@@ -110,8 +135,8 @@ def test_history_records_versions_hashes_and_times(tmp_path: Path) -> None:
     assert registry.snapshot().get_feature_view("user_stats").description == "now documented"
 
 
-def test_history_of_an_unknown_name_lists_known_names(tmp_path: Path) -> None:
-    registry = make_registry(tmp_path)
+def test_history_of_an_unknown_name_lists_known_names(registry_backend: RegistryBackend) -> None:
+    registry = make_registry(registry_backend)
     registry.commit([add(user()), add(stats())])
     with pytest.raises(UnknownObjectError, match=r"'user_stat'.*known: user, user_stats"):
         registry.history("user_stat")
@@ -121,9 +146,9 @@ def test_history_of_an_unknown_name_lists_known_names(tmp_path: Path) -> None:
 
 
 def test_removal_is_a_history_record_and_re_adding_continues_the_numbering(
-    tmp_path: Path,
+    registry_backend: RegistryBackend,
 ) -> None:
-    registry = make_registry(tmp_path)
+    registry = make_registry(registry_backend)
     registry.commit([add(user()), add(stats())])
     assert registry.commit([remove("feature_view", "user_stats", 1)]) == 2
     assert "user_stats" not in registry.snapshot().feature_views
@@ -137,8 +162,8 @@ def test_removal_is_a_history_record_and_re_adding_continues_the_numbering(
     assert registry.object_versions()[("feature_view", "user_stats")] == 3
 
 
-def test_conflicting_commit_writes_nothing(tmp_path: Path) -> None:
-    registry = make_registry(tmp_path)
+def test_conflicting_commit_writes_nothing(registry_backend: RegistryBackend) -> None:
+    registry = make_registry(registry_backend)
     registry.commit([add(user()), add(stats(1))])
     registry.commit([add(stats(2), base=1)])
     service = FeatureService(name="model", features=[stats(2)])
@@ -157,8 +182,10 @@ def test_conflicting_commit_writes_nothing(tmp_path: Path) -> None:
     assert registry.version() == 2
 
 
-def test_snapshot_sees_changes_made_through_another_registry_object(tmp_path: Path) -> None:
-    reader, writer = make_registry(tmp_path), make_registry(tmp_path)
+def test_snapshot_sees_changes_made_through_another_registry_object(
+    registry_backend: RegistryBackend,
+) -> None:
+    reader, writer = make_registry(registry_backend), make_registry(registry_backend)
     writer.commit([add(user()), add(stats(1))])
     first = reader.snapshot()
     assert reader.snapshot() is first  # unchanged version: the parsed snapshot is reused
@@ -167,8 +194,10 @@ def test_snapshot_sees_changes_made_through_another_registry_object(tmp_path: Pa
     assert reader.snapshot().get_feature_view("user_stats").ttl == timedelta(days=4)
 
 
-def test_projects_share_a_file_without_seeing_each_other(tmp_path: Path) -> None:
-    a, b = make_registry(tmp_path, "alpha"), make_registry(tmp_path, "beta")
+def test_projects_share_a_registry_without_seeing_each_other(
+    registry_backend: RegistryBackend,
+) -> None:
+    a, b = make_registry(registry_backend, "alpha"), make_registry(registry_backend, "beta")
     a.commit([add(user())])
     assert b.version() == 0 and b.snapshot().entities == {}
     b.commit([add(user()), add(stats())])
@@ -176,8 +205,10 @@ def test_projects_share_a_file_without_seeing_each_other(tmp_path: Path) -> None
     assert list(a.snapshot().feature_views) == []
 
 
-def test_search_matches_name_description_tags_owner_and_features(tmp_path: Path) -> None:
-    registry = make_registry(tmp_path)
+def test_search_matches_name_description_tags_owner_and_features(
+    registry_backend: RegistryBackend,
+) -> None:
+    registry = make_registry(registry_backend)
     service = FeatureService(
         name="churn_model", features=[stats()], tags={"stage": "Prod"}, owner="ml@x.io"
     )
@@ -200,8 +231,8 @@ def test_search_matches_name_description_tags_owner_and_features(tmp_path: Path)
     assert isinstance(obj, FeatureService) and obj.feature_refs == service.feature_refs
 
 
-def test_watermarks_never_move_backwards(tmp_path: Path) -> None:
-    registry = make_registry(tmp_path)
+def test_watermarks_never_move_backwards(registry_backend: RegistryBackend) -> None:
+    registry = make_registry(registry_backend)
     view = stats()
     registry.commit([add(user()), add(view)])
     assert registry.get_watermark(view) is None
@@ -222,8 +253,8 @@ def test_watermarks_never_move_backwards(tmp_path: Path) -> None:
     assert registry.get_watermark(view).watermark == naive.replace(tzinfo=UTC)  # type: ignore[union-attr]
 
 
-def test_watermark_resets_when_the_view_data_changes(tmp_path: Path) -> None:
-    registry = make_registry(tmp_path)
+def test_watermark_resets_when_the_view_data_changes(registry_backend: RegistryBackend) -> None:
+    registry = make_registry(registry_backend)
     v1 = stats(1)
     registry.commit([add(user()), add(v1)])
     registry.set_watermark(v1, T0)
@@ -243,8 +274,10 @@ def test_watermark_resets_when_the_view_data_changes(tmp_path: Path) -> None:
     assert registry.get_watermark(v1) is None
 
 
-def test_watermark_of_a_stale_or_removed_view_is_not_recorded(tmp_path: Path) -> None:
-    registry = make_registry(tmp_path)
+def test_watermark_of_a_stale_or_removed_view_is_not_recorded(
+    registry_backend: RegistryBackend,
+) -> None:
+    registry = make_registry(registry_backend)
     v1, v2 = stats(1), stats(2)
     registry.commit([add(user()), add(v1)])
     registry.commit([add(v2, base=1)])
@@ -259,7 +292,7 @@ def test_watermark_of_a_stale_or_removed_view_is_not_recorded(tmp_path: Path) ->
 def test_a_file_that_is_not_a_registry_gives_a_registry_error(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "registry.db").write_text("this is not sqlite" * 100)
-    registry = make_registry(tmp_path)
+    registry = Registry(RepoConfig(project="demo", repo_path=tmp_path))
     with pytest.raises(RegistryError, match=r"registry\.db"):
         registry.version()
     with pytest.raises(RegistryError, match=r"registry\.db"):
@@ -273,10 +306,10 @@ def test_change_without_a_spec_is_rejected() -> None:
         ObjectChange("entity", "user", "rename", None, new=user())  # type: ignore[arg-type]
 
 
-def test_one_registry_shared_by_threads(tmp_path: Path) -> None:
+def test_one_registry_shared_by_threads(registry_backend: RegistryBackend) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    registry = make_registry(tmp_path)
+    registry = make_registry(registry_backend)
     registry.commit([add(user())])
 
     def apply_view(i: int) -> int:
@@ -296,3 +329,29 @@ def test_one_registry_shared_by_threads(tmp_path: Path) -> None:
     assert sorted(registry.snapshot().feature_views) == [f"view_{i}" for i in range(8)]
     registry.close()
     assert registry.version() == 9  # reopens after close
+
+
+def test_concurrent_watermark_updates_keep_the_maximum(registry_backend: RegistryBackend) -> None:
+    """Eight registries (eight connections) move one watermark at once, in shuffled order."""
+    import random
+    from concurrent.futures import ThreadPoolExecutor
+
+    view = stats()
+    make_registry(registry_backend).commit([add(user()), add(view)])
+    writers = [make_registry(registry_backend) for _ in range(8)]
+    offsets = list(range(160))
+    random.Random(7).shuffle(offsets)
+
+    def move(i: int) -> None:
+        for offset in offsets[i::8]:
+            moment = T0 + timedelta(minutes=offset)
+            assert writers[i].set_watermark(view, moment, moment + timedelta(seconds=1))
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(move, range(8)))
+    mark = make_registry(registry_backend).get_watermark(view)
+    assert mark is not None
+    assert mark.watermark == T0 + timedelta(minutes=159)
+    assert mark.max_created == T0 + timedelta(minutes=159, seconds=1)
+    for writer in writers:
+        writer.close()

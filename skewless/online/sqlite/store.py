@@ -20,6 +20,7 @@ import threading
 import time
 import weakref
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from skewless._contracts import OnlineRow, StoredRow
@@ -152,6 +153,9 @@ class SqliteOnlineStore:
             raise
         self._tables.add(table)
         return len(batch)
+
+    def set_table_ttl(self, table: str, ttl: timedelta | None) -> None:
+        """Rows never expire here: the TTL is applied when they are read."""
 
     def drop(self, tables: Sequence[str]) -> None:
         """Drop ``tables`` (missing ones are ignored) in one transaction."""

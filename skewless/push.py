@@ -1,0 +1,515 @@
+"""Push ingestion: rows sent by applications, written offline, online or both.
+
+The rules are SEMANTICS.md "Push". Every row is checked against every view the push source
+feeds before anything is written, so an invalid push writes nothing anywhere. Offline, the
+rows become one new Parquet file in the batch source's directory, written under a hidden
+temporary name, flushed to disk and renamed, with a name that sorts after every existing file
+(later file = later rows). Online, they go through the monotonic write rule, which makes a
+retried push harmless. With ``online_and_offline`` the offline file is written first.
+
+Example:
+    >>> from skewless import FeatureStore
+    >>> store = FeatureStore(repo_path=".")  # doctest: +SKIP
+    >>> store.push("user_events_push", [{"user_id": 1, "event_timestamp": "2024-01-01T00:00:00",
+    ...     "clicks": 3}], to="online_and_offline")  # doctest: +SKIP
+    PushReport(push_source='user_events_push', rows=1, ...)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from skewless._contracts import OfflineEngine, OnlineStore
+from skewless._time import parse_time, to_micros
+from skewless._types import Array, DType, UnixTimestamp
+from skewless.definitions import FeatureView, PushSource
+from skewless.errors import (
+    PushValidationError,
+    SourceNotFoundError,
+    UnknownObjectError,
+)
+from skewless.offline.sources import PushTarget, push_target, resolve_files
+from skewless.online.codec import ViewCodec
+from skewless.registry.snapshot import RegistrySnapshot
+
+__all__ = [
+    "PUSH_MODES",
+    "PreparedPush",
+    "PushContext",
+    "PushMode",
+    "PushReport",
+    "PushValidationError",
+    "prepare_push",
+    "push",
+    "push_source_names",
+    "push_views",
+    "write_parquet_atomically",
+]
+
+PushMode = Literal["online", "offline", "online_and_offline"]
+PUSH_MODES: tuple[PushMode, ...] = ("online", "offline", "online_and_offline")
+UTC_MICROS = pa.timestamp("us", tz="UTC")
+EVENT_TS = "__event_ts"
+CREATED_TS = "__created_ts"
+
+
+@dataclass(frozen=True)
+class PushContext:
+    """What a push works with.
+
+    Attributes:
+        engine: the offline engine (the batch source's files are read and written directly).
+        online: receives the online rows.
+        snapshot: the definitions (and online table names) to push against.
+        repo_path: relative source paths resolve against it.
+        now: the ingestion time, given as created time to rows without one.
+    """
+
+    engine: OfflineEngine | None
+    online: OnlineStore | None
+    snapshot: RegistrySnapshot
+    repo_path: Path
+    now: datetime
+
+
+@dataclass(frozen=True)
+class PushReport:
+    """What a push wrote.
+
+    Attributes:
+        push_source: the push source's name.
+        rows: rows pushed.
+        views: the feature views fed.
+        to: ``online``, ``offline`` or ``online_and_offline``.
+        files: Parquet files written offline (absolute paths).
+    """
+
+    push_source: str
+    rows: int
+    views: tuple[str, ...]
+    to: str
+    files: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PreparedPush:
+    """Validated rows, ready to write: nothing has been written yet.
+
+    Attributes:
+        source: the push source.
+        views: the views it feeds.
+        to: where the rows go.
+        table: the rows under the views' names, with ``__event_ts`` and ``__created_ts`` as
+            UTC microseconds and every column cast to its declared type.
+        offline: the rows as the batch source stores them (None unless pushed offline).
+        target: where the offline file goes (None unless pushed offline).
+        existing: the batch source's files before this push.
+    """
+
+    source: PushSource
+    views: tuple[FeatureView, ...]
+    to: PushMode
+    table: pa.Table
+    offline: pa.Table | None = None
+    target: PushTarget | None = None
+    existing: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def online_views(self) -> tuple[FeatureView, ...]:
+        return tuple(v for v in self.views if v.online) if self.to != "offline" else ()
+
+
+# -- lookups ---------------------------------------------------------------------------------
+def push_source_names(snapshot: RegistrySnapshot) -> list[str]:
+    """The names of the push sources that feed a view of the registry, sorted."""
+    return sorted(
+        {v.source.name for v in snapshot.feature_views.values() if isinstance(v.source, PushSource)}
+    )
+
+
+def push_views(snapshot: RegistrySnapshot, name: str) -> list[FeatureView]:
+    """The views fed by the push source ``name``, in registry order.
+
+    Raises:
+        UnknownObjectError: no applied view has that push source; lists the known ones.
+    """
+    views = [
+        v
+        for v in snapshot.feature_views.values()
+        if isinstance(v.source, PushSource) and v.source.name == name
+    ]
+    if not views:
+        known = ", ".join(push_source_names(snapshot))
+        known = known or "none; apply a FeatureView whose source is a PushSource"
+        raise UnknownObjectError(
+            f"no push source named {name!r} feeds a feature view (push sources: {known})"
+        )
+    return views
+
+
+# -- pushing ---------------------------------------------------------------------------------
+def push(
+    context: PushContext,
+    name: str,
+    rows: Any,
+    to: str = "online",
+    *,
+    file_metadata: Mapping[str, str] | None = None,
+) -> PushReport:
+    """Validate ``rows`` against every view the push source ``name`` feeds, then write them.
+
+    Args:
+        context: the stores and definitions to use.
+        name: the push source's name.
+        rows: a pandas or polars DataFrame, an Arrow table, a list of dicts or a dict of lists.
+        to: ``online``, ``offline`` or ``online_and_offline``.
+        file_metadata: key/value pairs stored in the offline file's Parquet metadata.
+
+    Raises:
+        UnknownObjectError: no view is fed by ``name``.
+        PushValidationError: a column is missing, unknown or holds bad values; nothing written.
+        DefinitionError: an offline push to a batch source that is a single file.
+    """
+    prepared = prepare_push(context, name, rows, to)
+    files: list[str] = []
+    if prepared.offline is not None and prepared.target is not None and prepared.table.num_rows:
+        table = prepared.offline
+        if file_metadata:
+            table = table.replace_schema_metadata(
+                {**(table.schema.metadata or {}), **{k: v for k, v in file_metadata.items()}}
+            )
+        files.append(str(write_parquet_atomically(table, prepared.target, prepared.existing)))
+    online_views = prepared.online_views
+    if online_views and prepared.table.num_rows:
+        if context.online is None:
+            raise PushValidationError(f"push to {prepared.to!r} needs an online store")
+        for view in online_views:
+            batch = _online_batch(prepared.table, view)
+            table = context.snapshot.online_table(view)
+            context.online.set_table_ttl(table, view.ttl)
+            context.online.write(table, ViewCodec(view).encode_rows(batch))
+    return PushReport(
+        push_source=name,
+        rows=prepared.table.num_rows,
+        views=tuple(v.name for v in prepared.views),
+        to=prepared.to,
+        files=tuple(files),
+    )
+
+
+def prepare_push(context: PushContext, name: str, rows: Any, to: str) -> PreparedPush:
+    """Check and convert ``rows`` for :func:`push` without writing anything.
+
+    Raises:
+        UnknownObjectError, PushValidationError, DefinitionError: as :func:`push`.
+    """
+    if to not in PUSH_MODES:
+        raise PushValidationError(
+            f"to={to!r} is not a push destination: use one of {', '.join(PUSH_MODES)}"
+        )
+    mode = cast(PushMode, to)
+    views = tuple(push_views(context.snapshot, name))
+    source = views[0].source
+    assert isinstance(source, PushSource)
+    if mode == "online" and not any(v.online for v in views):
+        raise PushValidationError(
+            f"push source {name!r} feeds only views with online=False "
+            f"({', '.join(v.name for v in views)}): push with to='offline'"
+        )
+    raw = _to_arrow(rows)
+    if raw.num_columns == 0 and raw.num_rows == 0:  # an empty list: nothing to write
+        return PreparedPush(source, views, mode, raw)
+    table = _normalize(raw, source, views, context.now, name)
+    if mode == "online":
+        return PreparedPush(source, views, mode, table)
+    target = push_target(source, context.repo_path)
+    try:
+        existing = resolve_files(source, context.repo_path)
+    except SourceNotFoundError:
+        existing = ()
+    offline = _offline_table(table, source, views, existing, name)
+    return PreparedPush(source, views, mode, table, offline, target, existing)
+
+
+# -- input frames ----------------------------------------------------------------------------
+def _to_arrow(rows: Any) -> pa.Table:
+    if isinstance(rows, pa.Table):
+        return rows
+    if isinstance(rows, pa.RecordBatch):
+        return pa.Table.from_batches([rows])
+    if isinstance(rows, Mapping):
+        return _from_columns({str(k): list(v) for k, v in rows.items()})
+    if isinstance(rows, Sequence) and not isinstance(rows, str | bytes):
+        if not all(isinstance(r, Mapping) for r in rows):
+            raise PushValidationError(
+                "pushed rows must be dicts of column -> value, e.g. [{'user_id': 1, ...}]"
+            )
+        names = list(dict.fromkeys(str(k) for r in rows for k in r))
+        return _from_columns({n: [r.get(n) for r in rows] for n in names})
+    module = type(rows).__module__.split(".")[0]
+    if module == "pandas":
+        return pa.Table.from_pandas(rows, preserve_index=False)
+    if module == "polars":
+        table: pa.Table = rows.to_arrow()
+        return table
+    raise PushValidationError(
+        f"cannot push a {type(rows).__name__}: pass a pandas or polars DataFrame, an Arrow "
+        "table, a list of dicts or a dict of lists"
+    )
+
+
+def _from_columns(columns: Mapping[str, list[Any]]) -> pa.Table:
+    lengths = {len(v) for v in columns.values()}
+    if len(lengths) > 1:
+        raise PushValidationError("pushed columns have different lengths: give every row")
+    arrays = {}
+    for name, values in columns.items():
+        try:
+            arrays[name] = pa.array(values)
+        except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+            raise PushValidationError(
+                f"pushed column {name!r} mixes values of different types ({exc}); "
+                "give it values of one type"
+            ) from None
+    return pa.table(arrays) if arrays else pa.table({})
+
+
+# -- validation ------------------------------------------------------------------------------
+def _normalize(
+    raw: pa.Table, source: PushSource, views: Sequence[FeatureView], now: datetime, name: str
+) -> pa.Table:
+    """The rows under the views' names, checked and cast; adds ``__event_ts``/``__created_ts``."""
+    mapping = source.field_mapping
+    columns: dict[str, pa.ChunkedArray] = {}
+    for column_name, column in zip(raw.column_names, raw.columns, strict=True):
+        canonical = mapping.get(column_name, column_name)
+        if canonical in columns:
+            raise PushValidationError(
+                f"pushed columns {column_name!r} and {canonical!r} are the same column of "
+                f"push source {name!r}: give only one"
+            )
+        columns[canonical] = column
+    ts_name = mapping.get(source.timestamp_field, source.timestamp_field)
+    created_name = source.created_timestamp_column
+    created_name = mapping.get(created_name, created_name) if created_name else ""
+    known = {ts_name, created_name} - {""}
+    dtypes: dict[str, DType | None] = {}
+    for view in views:
+        declared = {f.name: f.dtype for f in view.schema}
+        for ent in view.entities:
+            for key in ent.join_keys:
+                dtypes.setdefault(key, declared.get(key) or ent.value_type)
+        for feature in view.features:
+            dtypes.setdefault(feature.name, feature.dtype)
+    known |= set(dtypes)
+    unknown = [c for c in columns if c not in known]
+    required = [ts_name, *dtypes]
+    missing = [c for c in required if c not in columns]
+    fed = ", ".join(repr(v.name) for v in views)
+    if missing or unknown:
+        problems = []
+        if missing:
+            problems.append(f"missing column(s) {missing}")
+        if unknown:
+            problems.append(f"unknown column(s) {unknown}")
+        raise PushValidationError(
+            f"rows pushed to {name!r} (feeding {fed}) have {' and '.join(problems)}; "
+            f"expected the columns {sorted(known)}"
+        )
+    n = raw.num_rows
+    out: dict[str, pa.ChunkedArray | pa.Array] = {}
+    keys = {k for v in views for k in v.join_keys}
+    for column_name, dtype in dtypes.items():
+        column = columns[column_name]
+        if column_name in keys:
+            nulls = column.null_count
+            if nulls:
+                raise PushValidationError(
+                    f"join key {column_name!r} is null in {nulls} pushed row(s): "
+                    "every row needs its entity key"
+                )
+        out[column_name] = column if dtype is None else _cast(column, dtype, column_name, fed)
+    event = _timestamps(columns[ts_name], ts_name)
+    if event.null_count:
+        raise PushValidationError(
+            f"timestamp field {ts_name!r} is null in {event.null_count} pushed row(s): "
+            "every pushed row needs its event time"
+        )
+    out[EVENT_TS] = event
+    if created_name:
+        given = columns.get(created_name)
+        stamp = pa.scalar(now.astimezone(UTC), UTC_MICROS)
+        if given is None:
+            out[CREATED_TS] = pa.array([stamp.as_py()] * n, UTC_MICROS)
+        else:
+            out[CREATED_TS] = pc.fill_null(_timestamps(given, created_name), stamp)
+    else:
+        out[CREATED_TS] = pa.nulls(n, UTC_MICROS)
+    return pa.table(out)
+
+
+def _cast(column: pa.ChunkedArray, dtype: DType, name: str, fed: str) -> pa.ChunkedArray | pa.Array:
+    if dtype == UnixTimestamp:
+        return _timestamps(column, name)
+    target = dtype.to_arrow()
+    if column.type == target:
+        return column
+    if isinstance(dtype, Array) and dtype.base_type == UnixTimestamp:
+        target = pa.list_(UTC_MICROS)
+    try:
+        if pa.types.is_null(column.type):
+            return pa.nulls(len(column), target)
+        return column.cast(target, safe=True)
+    except (pa.ArrowException, TypeError, ValueError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise PushValidationError(
+            f"pushed column {name!r} holds {column.type} values that are not {dtype} "
+            f"(declared by {fed}): {detail}; send {dtype} values"
+        ) from None
+
+
+def _timestamps(column: pa.ChunkedArray | pa.Array, name: str) -> pa.Array:
+    """Any time column as timestamp[us, UTC] (naive means UTC; ISO-8601 text is parsed)."""
+    kind = column.type
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks() if column.num_chunks else pa.array([], kind)
+    if pa.types.is_null(kind):
+        return pa.nulls(len(column), UTC_MICROS)
+    if pa.types.is_timestamp(kind):
+        micros = column.cast(pa.timestamp("us", tz=kind.tz), safe=False).cast(pa.int64())
+        return micros.cast(UTC_MICROS)
+    if pa.types.is_date(kind):
+        return column.cast(pa.timestamp("us")).cast(pa.int64()).cast(UTC_MICROS)
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        values = []
+        for text in column.to_pylist():
+            try:
+                values.append(None if text is None else to_micros(parse_time(text, name)))
+            except Exception:
+                raise PushValidationError(
+                    f"pushed column {name!r} holds {text!r}, which is not a time: use "
+                    "ISO-8601 text (2024-01-31T12:00:00Z) or timestamp values"
+                ) from None
+        return pa.array(values, pa.int64()).cast(UTC_MICROS)
+    raise PushValidationError(
+        f"pushed column {name!r} holds {kind} values, not times: use timestamps or ISO-8601 "
+        "text (2024-01-31T12:00:00Z)"
+    )
+
+
+# -- writing ---------------------------------------------------------------------------------
+def _online_batch(table: pa.Table, view: FeatureView) -> pa.Table:
+    names = [*view.join_keys, EVENT_TS, CREATED_TS, *view.feature_names]
+    return table.select(names)
+
+
+def _offline_table(
+    table: pa.Table,
+    source: PushSource,
+    views: Sequence[FeatureView],
+    existing: tuple[str, ...],
+    name: str,
+) -> pa.Table:
+    """The rows as the batch source stores them: source column names, and the types of the
+    newest existing file, so every file of the source has one schema."""
+    inverse = {dst: src for src, dst in source.field_mapping.items()}
+    batch = source.batch_source
+    ts_name = source.field_mapping.get(batch.timestamp_field, batch.timestamp_field)
+    columns: dict[str, pa.Array | pa.ChunkedArray] = {}
+    for view in views:
+        for key in view.join_keys:
+            columns.setdefault(inverse.get(key, key), table.column(key))
+    columns[inverse.get(ts_name, ts_name)] = table.column(EVENT_TS)
+    created = batch.created_timestamp_column
+    if created:
+        created_name = source.field_mapping.get(created, created)
+        columns[inverse.get(created_name, created_name)] = table.column(CREATED_TS)
+    for view in views:
+        for feature in view.feature_names:
+            columns.setdefault(inverse.get(feature, feature), table.column(feature))
+    schema = _existing_schema(existing)
+    if schema is None:
+        return pa.table(columns)
+    arrays = []
+    for target in schema:
+        given = columns.pop(target.name, None)
+        if given is None:
+            arrays.append(pa.nulls(table.num_rows, target.type))
+        else:
+            arrays.append(_to_file_type(given, target, name))
+    fields = list(schema)
+    for extra, column in columns.items():
+        fields.append(pa.field(extra, column.type))
+        arrays.append(column)
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _existing_schema(existing: tuple[str, ...]) -> pa.Schema | None:
+    if not existing:
+        return None
+    try:
+        return pq.read_schema(existing[-1]).remove_metadata()
+    except (OSError, pa.ArrowException):
+        return None
+
+
+def _to_file_type(
+    column: pa.Array | pa.ChunkedArray, target: pa.Field, name: str
+) -> pa.Array | pa.ChunkedArray:
+    if column.type == target.type:
+        return column
+    try:
+        if pa.types.is_timestamp(column.type) and pa.types.is_timestamp(target.type):
+            micros = column.cast(pa.int64())  # UTC instants, whatever the file's zone
+            return micros.cast(pa.timestamp("us", tz=target.type.tz)).cast(target.type)
+        return column.cast(target.type, safe=True)
+    except (pa.ArrowException, TypeError, ValueError) as exc:
+        raise PushValidationError(
+            f"pushed column {target.name!r} ({column.type}) cannot be stored as {target.type}, "
+            f"the type of the files of push source {name!r}: {str(exc).splitlines()[0]}"
+        ) from None
+
+
+def write_parquet_atomically(
+    table: pa.Table, target: PushTarget, existing: tuple[str, ...], *, name: str | None = None
+) -> Path:
+    """Write ``table`` as a new file of ``target``: a hidden temporary file in the same
+    directory, flushed to disk, then renamed (readers see the whole file or nothing).
+
+    The name is ``name`` when given, else a time-based name that sorts after ``existing``.
+    """
+    directory = target.directory
+    directory.mkdir(parents=True, exist_ok=True)
+    if name is None:
+        stamp = datetime.fromtimestamp(time.time(), UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        name = target.new_name(existing, f"push-{stamp}-{uuid.uuid4().hex[:8]}")
+    final = directory / name
+    temporary = directory / f".{uuid.uuid4().hex}.tmp"
+    try:
+        pq.write_table(table, temporary)
+        _fsync(temporary)
+        os.replace(temporary, final)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    _fsync(directory)
+    return final
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,45 @@
+"""Settings of the feature server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from skewless.errors import ConfigError
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "ServerSettings"]
+
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """How the feature server behaves.
+
+    Args:
+        max_body_bytes: the largest request body accepted; larger ones answer 413.
+        registry_poll_seconds: how often the registry version is checked; a changed registry
+            is re-read at once, so new definitions are served within about this delay.
+        close_store: close the store when the application shuts down (the server owns it).
+        offload_reads: run online store reads in a worker thread, so the event loop keeps
+            taking requests during a network round trip; None: for every online store but
+            the embedded SQLite one (whose reads take microseconds).
+        freeze_gc: at startup, move every object alive to the garbage collector's permanent
+            generation (``gc.freeze``), so collections stay short while serving.
+    """
+
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    registry_poll_seconds: float = 0.2
+    close_store: bool = False
+    offload_reads: bool | None = None
+    freeze_gc: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_body_bytes < 1:
+            raise ConfigError(
+                f"max_body_bytes must be positive, got {self.max_body_bytes}: pass e.g. 8388608"
+            )
+        if self.registry_poll_seconds <= 0:
+            raise ConfigError(
+                f"registry_poll_seconds must be positive, got {self.registry_poll_seconds}: "
+                "pass e.g. 0.2"
+            )

@@ -1,0 +1,184 @@
+"""A ``FeatureStore`` configured with ``online_store: {type: redis}``, end to end.
+
+Materialization and online reads through ``feature_store.yaml``, a materialization that fails
+because the server is down (the watermark stays; a rerun completes the work), and the parity
+property of ``tests/test_parity.py`` with the Redis store.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from redis_server import RedisServer, find_redis_server
+from test_parity import TIMES, TTLS, _ranges, _same, _write, rows
+
+from skewless import Entity, FeatureStore, FeatureView, Field, FileSource
+from skewless.config import RepoConfig
+from skewless.errors import OnlineStoreError
+from skewless.online.redis.store import RedisOnlineStore
+from skewless.types import Float64, Int64, String
+
+T0 = datetime(2024, 5, 1, tzinfo=UTC)
+USER = Entity(name="user", join_keys=["user_id"])
+
+
+def _stats_view(ttl: timedelta | None = None) -> FeatureView:
+    return FeatureView(
+        name="user_stats",
+        entities=[USER],
+        ttl=ttl,
+        schema=[Field(name="purchases", dtype=Int64), Field(name="tier", dtype=String)],
+        source=FileSource(path="data/stats.parquet", timestamp_field="event_timestamp"),
+    )
+
+
+def _repo(root: Path, connection_string: str) -> Path:
+    (root / "data").mkdir(parents=True)
+    (root / "feature_store.yaml").write_text(
+        "project: shop\n"
+        "registry: data/registry.db\n"
+        "online_store:\n"
+        "  type: redis\n"
+        f'  connection_string: "{connection_string}"\n'
+    )
+    pq.write_table(
+        pa.table(
+            {
+                "user_id": [1, 1, 2, 3],
+                "event_timestamp": pa.array(
+                    [T0, T0 + timedelta(hours=2), T0, T0 - timedelta(days=3)],
+                    pa.timestamp("us", "UTC"),
+                ),
+                "purchases": [1, 5, 7, None],
+                "tier": ["bronze", "gold", "silver", "old"],
+            }
+        ),
+        root / "data" / "stats.parquet",
+    )
+    return root
+
+
+def test_materialize_and_read_through_feature_store_yaml(
+    clean_redis: RedisServer, tmp_path: Path
+) -> None:
+    root = _repo(tmp_path, clean_redis.connection_string)
+    store = FeatureStore(root, clock=lambda: T0 + timedelta(hours=3))
+    assert isinstance(store.online_store, RedisOnlineStore)
+    store.apply([USER, _stats_view(ttl=timedelta(days=1))])
+    report = store.materialize(T0 - timedelta(days=7), T0 + timedelta(hours=3))
+    assert sum(v.rows for v in report.views) == 3
+
+    got = store.get_online_features(
+        ["user_stats:purchases", "user_stats:tier"], [{"user_id": u} for u in (1, 2, 3, 4)]
+    )
+    assert got.to_dict() == {
+        "user_id": [1, 2, 3, 4],
+        "purchases": [5, 7, None, None],
+        "tier": ["gold", "silver", None, None],
+    }
+    assert got.statuses["purchases"] == ["PRESENT", "PRESENT", "OUTSIDE_MAX_AGE", "NOT_FOUND"]
+    store.close()
+
+    other = FeatureStore(root, clock=lambda: T0 + timedelta(hours=3))  # another process's view
+    assert other.get_online_features(["user_stats:tier"], [{"user_id": 1}]).to_dict() == {
+        "user_id": [1],
+        "tier": ["gold"],
+    }
+    other.close()
+
+
+def test_a_failed_materialization_keeps_the_watermark_and_a_rerun_completes() -> None:
+    if find_redis_server() is None:
+        pytest.skip("redis-server is not installed")
+    server = RedisServer().start()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = _repo(Path(tmp), server.connection_string)
+        store = FeatureStore(root, clock=lambda: T0 + timedelta(hours=3))
+        try:
+            view = _stats_view()
+            store.apply([USER, view])
+            port = server.port
+            server.stop()
+            with pytest.raises(OnlineStoreError, match=f"127.0.0.1:{port}"):
+                store.materialize(T0 - timedelta(days=7), T0 + timedelta(hours=3))
+            assert store.registry.get_watermark(store.get_feature_view("user_stats")) is None
+
+            server = RedisServer(port=port).start()
+            store.materialize(T0 - timedelta(days=7), T0 + timedelta(hours=3))
+            mark = store.registry.get_watermark(store.get_feature_view("user_stats"))
+            assert mark is not None and mark.watermark == T0 + timedelta(hours=3)
+            got = store.get_online_features(["user_stats:purchases"], [{"user_id": 1}])
+            assert got.to_dict() == {"user_id": [1], "purchases": [5]}
+        finally:
+            store.close()
+            server.stop()
+
+
+@settings(max_examples=15)
+@given(
+    data=rows,
+    ttl=st.sampled_from(TTLS),
+    t=st.sampled_from(TIMES),
+    cuts=st.lists(st.integers(1, 9), max_size=3),
+    lead=st.integers(0, 3),
+    reverse=st.booleans(),
+)
+def test_parity_with_redis(redis_server: RedisServer, data, ttl, t, cuts, lead, reverse) -> None:
+    """tests/test_parity.py's property, with the online rows in Redis."""
+    redis_server.flushall()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        _write(root, data)
+        config = RepoConfig(
+            project="parity",
+            registry={"path": str(root / "registry.db")},
+            online_store={"type": "redis", "connection_string": redis_server.connection_string},
+            repo_path=root,
+        )
+        store = FeatureStore(config=config, clock=lambda: t)
+        user = Entity(name="user", join_keys=["user_id"])
+        region = Entity(name="region", join_keys=["region"])
+        view = FeatureView(
+            name="stats",
+            entities=[user, region],
+            ttl=ttl,
+            schema=[
+                Field(name="score", dtype=Int64),
+                Field(name="label", dtype=String),
+                Field(name="amount", dtype=Float64),
+            ],
+            source=FileSource(
+                path="data/stats",
+                timestamp_field="event_timestamp",
+                created_timestamp_column="created",
+            ),
+        )
+        store.apply([user, region, view])
+        ranges = _ranges(t, ttl, cuts, lead)
+        for start, end in reversed(ranges) if reverse else ranges:
+            store.materialize(start, end)
+
+        keys = [(u, r) for u in (1, 2, 3, 4) for r in ("eu", "us", "EU")]
+        refs = ["stats:score", "stats:label", "stats:amount"]
+        entity = pa.table(
+            {
+                "user_id": [k[0] for k in keys],
+                "region": [k[1] for k in keys],
+                "event_timestamp": pa.array([t] * len(keys), pa.timestamp("us", "UTC")),
+            }
+        )
+        offline = store.get_historical_features(entity, refs).to_arrow().to_pylist()
+        online = store.get_online_features(refs, [{"user_id": u, "region": r} for u, r in keys])
+        values = online.to_dict()
+        for i, key in enumerate(keys):
+            for feature in ("score", "label", "amount"):
+                want, got = offline[i][feature], values[feature][i]
+                assert _same(want, got), (key, feature, want, got)
+        store.close()
