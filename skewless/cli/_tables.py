@@ -133,6 +133,8 @@ def definition_table(obj: Entity | FeatureView | FeatureService, extra: dict[str
             ("timestamp field", obj.source.timestamp_field),
             ("created timestamp", obj.source.created_timestamp_column or "-"),
         ]
+        if obj.push_source is not None:
+            rows.append(("push source", obj.push_source.name))
         if obj.source.field_mapping:
             mapping = ", ".join(f"{k} -> {v}" for k, v in obj.source.field_mapping.items())
             rows.append(("field mapping", mapping))

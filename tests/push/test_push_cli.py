@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,9 @@ def test_ingest_bad_options(repo: Path, args: list[str], message: str) -> None:
 def test_ingest_unknown_push_source(repo: Path) -> None:
     line = one_error(run("-r", repo, "ingest", "nope", "--stream", "redis://127.0.0.1:1/events"))
     assert "no push source named 'nope'" in line and "events_push" in line
+
+
+def test_describe_names_the_push_source_of_a_view(repo: Path) -> None:
+    result = run("-r", repo, "describe", "events")
+    assert result.exit_code == 0, result.stderr
+    assert re.search(r"push source\s+│\s+events_push\s", result.stdout), result.stdout

@@ -14,7 +14,7 @@ import pytest
 from feature_server import ServerProcess, make_repo
 
 WARMUP_S = 10
-LOAD_S = int(os.environ.get("SKEWLESS_LOAD_SECONDS", "45"))
+LOAD_S = int(os.environ.get("SKEWLESS_LOAD_SECONDS", "60"))
 MAX_GROWTH_MB = 16.0
 
 # Rotates through one-entity, ten-entity and feature-service reads.
