@@ -76,27 +76,33 @@ def _ranges(t: datetime, ttl: timedelta | None, cuts: list[int], lead: int) -> l
     return list(itertools.pairwise(points)) or [(start, t)]
 
 
-@settings(max_examples=60)
-@given(
-    data=rows,
-    ttl=st.sampled_from(TTLS),
-    t=st.sampled_from(TIMES),
-    cuts=st.lists(st.integers(1, 9), max_size=3),
-    lead=st.integers(0, 3),
-    reverse=st.booleans(),
-)
-def test_online_at_t_equals_offline_at_t(data, ttl, t, cuts, lead, reverse) -> None:
+scenarios = {
+    "data": rows,
+    "ttl": st.sampled_from(TTLS),
+    "t": st.sampled_from(TIMES),
+    "cuts": st.lists(st.integers(1, 9), max_size=3),
+    "lead": st.integers(0, 3),
+    "reverse": st.booleans(),
+}
+"""One random scenario: source rows, the view's TTL, the time T, how [T - ttl, T] is cut into
+materialized ranges (starting ``lead`` hours early) and whether they run newest first."""
+
+
+def check_parity(online_store: dict, data, ttl, t, cuts, lead, reverse) -> None:
+    """Materialize ranges covering [T - ttl, T] into ``online_store``; online == offline at T."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         _write(root, data)
+        block = dict(online_store)
+        if block["type"] == "sqlite":
+            block["path"] = str(root / "online.db")
         config = RepoConfig(
             project="parity",
             registry={"path": str(root / "registry.db")},
-            online_store={"type": "sqlite", "path": str(root / "online.db")},
+            online_store=block,
             repo_path=root,
         )
-        now = [t]
-        store = FeatureStore(config=config, clock=lambda: now[0])
+        store = FeatureStore(config=config, clock=lambda: t)
         user = Entity(name="user", join_keys=["user_id"])
         region = Entity(name="region", join_keys=["region"])
         view = FeatureView(
@@ -140,6 +146,12 @@ def test_online_at_t_equals_offline_at_t(data, ttl, t, cuts, lead, reverse) -> N
                 if got is not None:
                     assert statuses[feature][i] == "PRESENT"
         store.close()
+
+
+@settings(max_examples=60)
+@given(**scenarios)
+def test_online_at_t_equals_offline_at_t(data, ttl, t, cuts, lead, reverse) -> None:
+    check_parity({"type": "sqlite"}, data, ttl, t, cuts, lead, reverse)
 
 
 def _same(a: object, b: object) -> bool:

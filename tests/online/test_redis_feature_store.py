@@ -15,15 +15,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 from redis_server import RedisServer, find_redis_server
-from test_parity import TIMES, TTLS, _ranges, _same, _write, rows
+from test_parity import check_parity, scenarios
 
 from skewless import Entity, FeatureStore, FeatureView, Field, FileSource
-from skewless.config import RepoConfig
 from skewless.errors import OnlineStoreError
 from skewless.online.redis.store import RedisOnlineStore
-from skewless.types import Float64, Int64, String
+from skewless.types import Int64, String
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 USER = Entity(name="user", join_keys=["user_id"])
@@ -122,63 +120,9 @@ def test_a_failed_materialization_keeps_the_watermark_and_a_rerun_completes() ->
 
 
 @settings(max_examples=15)
-@given(
-    data=rows,
-    ttl=st.sampled_from(TTLS),
-    t=st.sampled_from(TIMES),
-    cuts=st.lists(st.integers(1, 9), max_size=3),
-    lead=st.integers(0, 3),
-    reverse=st.booleans(),
-)
+@given(**scenarios)
 def test_parity_with_redis(redis_server: RedisServer, data, ttl, t, cuts, lead, reverse) -> None:
     """tests/test_parity.py's property, with the online rows in Redis."""
     redis_server.flushall()
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        _write(root, data)
-        config = RepoConfig(
-            project="parity",
-            registry={"path": str(root / "registry.db")},
-            online_store={"type": "redis", "connection_string": redis_server.connection_string},
-            repo_path=root,
-        )
-        store = FeatureStore(config=config, clock=lambda: t)
-        user = Entity(name="user", join_keys=["user_id"])
-        region = Entity(name="region", join_keys=["region"])
-        view = FeatureView(
-            name="stats",
-            entities=[user, region],
-            ttl=ttl,
-            schema=[
-                Field(name="score", dtype=Int64),
-                Field(name="label", dtype=String),
-                Field(name="amount", dtype=Float64),
-            ],
-            source=FileSource(
-                path="data/stats",
-                timestamp_field="event_timestamp",
-                created_timestamp_column="created",
-            ),
-        )
-        store.apply([user, region, view])
-        ranges = _ranges(t, ttl, cuts, lead)
-        for start, end in reversed(ranges) if reverse else ranges:
-            store.materialize(start, end)
-
-        keys = [(u, r) for u in (1, 2, 3, 4) for r in ("eu", "us", "EU")]
-        refs = ["stats:score", "stats:label", "stats:amount"]
-        entity = pa.table(
-            {
-                "user_id": [k[0] for k in keys],
-                "region": [k[1] for k in keys],
-                "event_timestamp": pa.array([t] * len(keys), pa.timestamp("us", "UTC")),
-            }
-        )
-        offline = store.get_historical_features(entity, refs).to_arrow().to_pylist()
-        online = store.get_online_features(refs, [{"user_id": u, "region": r} for u, r in keys])
-        values = online.to_dict()
-        for i, key in enumerate(keys):
-            for feature in ("score", "label", "amount"):
-                want, got = offline[i][feature], values[feature][i]
-                assert _same(want, got), (key, feature, want, got)
-        store.close()
+    block = {"type": "redis", "connection_string": redis_server.connection_string}
+    check_parity(block, data, ttl, t, cuts, lead, reverse)
