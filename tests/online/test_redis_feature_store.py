@@ -126,3 +126,44 @@ def test_parity_with_redis(redis_server: RedisServer, data, ttl, t, cuts, lead, 
     redis_server.flushall()
     block = {"type": "redis", "connection_string": redis_server.connection_string}
     check_parity(block, data, ttl, t, cuts, lead, reverse)
+
+
+def test_materialize_sets_key_expiry_from_the_view_ttl(
+    clean_redis: RedisServer, tmp_path: Path
+) -> None:
+    """Expiry is absolute (Redis's own clock), so this data is recent, not at T0."""
+    import redis
+
+    from skewless.online.codec import encode_key
+    from skewless.online.redis.store import table_prefix
+
+    root = _repo(tmp_path, clean_redis.connection_string)
+    config = (root / "feature_store.yaml").read_text()
+    (root / "feature_store.yaml").write_text(config + "  key_ttl_seconds: 60\n")
+    now = datetime.now(UTC).replace(microsecond=0)
+    fresh, stale = now - timedelta(hours=1), now - timedelta(days=2)
+    pq.write_table(
+        pa.table(
+            {
+                "user_id": [1, 2],
+                "event_timestamp": pa.array([fresh, stale], pa.timestamp("us", "UTC")),
+                "purchases": [4, 9],
+                "tier": ["gold", "old"],
+            }
+        ),
+        root / "data" / "stats.parquet",
+    )
+    store = FeatureStore(root, clock=lambda: now)
+    store.apply([USER, _stats_view(ttl=timedelta(days=1))])
+    store.materialize(now - timedelta(days=7), now)
+    table = store.snapshot().online_table(store.get_feature_view("user_stats"))
+    raw = redis.Redis.from_url(clean_redis.url)
+    expires = fresh + timedelta(days=1, seconds=60)
+    assert raw.execute_command("PEXPIRETIME", table_prefix(table) + encode_key((1,))) == int(
+        expires.timestamp() * 1000
+    )
+    # User 2's row expired (ts + ttl + margin) before it was written: skipped.
+    assert raw.exists(table_prefix(table) + encode_key((2,))) == 0
+    got = store.get_online_features(["user_stats:purchases"], [{"user_id": 1}, {"user_id": 2}])
+    assert got.to_dict()["purchases"] == [4, None]
+    store.close()
