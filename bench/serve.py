@@ -9,7 +9,9 @@ same run, is a bare endpoint of the same ASGI stack (Starlette route, middleware
 that reads the same request body and answers a constant JSON.
 
 wrk runs on the same 2 cores as the server, so both figures include the load generator's
-share of the CPU.
+share of the CPU. The "server CPU" column is the server process's CPU time (user + system,
+from ``/proc``) per answered request during the row: unlike latency and requests/s it moves
+little when other jobs share the machine.
 
 Run: ``.venv/bin/python bench/serve.py`` (``--users 100000 --seconds 10``).
 """
@@ -73,6 +75,27 @@ def bench_app():  # type: ignore[no-untyped-def]
 
     app.router.routes.append(Route("/bare", bare, methods=["POST"]))
     return app
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of process ``pid`` so far (None where /proc is missing)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(
+    url: str, path: str, connections: int, args: argparse.Namespace, pid: int
+) -> dict[str, float]:
+    """wrk's figures for ``path``, plus the server's CPU microseconds per request."""
+    before = cpu_seconds(pid)
+    out = wrk(url, path, connections, args.seconds, args.users)
+    after = cpu_seconds(pid)
+    if before is not None and after is not None and out["rps"]:
+        out["cpu_us"] = (after - before) / (out["rps"] * args.seconds) * 1e6
+    return out
 
 
 def free_port() -> int:
@@ -230,8 +253,8 @@ def run_backend(name: str, repo: Path, args: argparse.Namespace) -> list[tuple[s
         wrk(url, "/get-online-features", 16, 2, args.users)  # warm up
         wrk(url, "/bare", 16, 2, args.users)
         for connections in (1, 16):
-            bare = wrk(url, "/bare", connections, args.seconds, args.users)
-            ours = wrk(url, "/get-online-features", connections, args.seconds, args.users)
+            bare = measured(url, "/bare", connections, args, server.pid)
+            ours = measured(url, "/get-online-features", connections, args, server.pid)
             for label, r in ((f"{name}: get-online-features", ours), ("bare endpoint", bare)):
                 rows.append(
                     (
@@ -241,6 +264,7 @@ def run_backend(name: str, repo: Path, args: argparse.Namespace) -> list[tuple[s
                         f"{r['p99']:.2f}",
                         f"{r['rps']:,.0f}",
                         f"{ours['rps'] / bare['rps']:.0%}" if r is ours else "",
+                        f"{r['cpu_us']:.0f}" if "cpu_us" in r else "",
                     )
                 )
     finally:
@@ -276,9 +300,9 @@ def main() -> None:
         f"per request, wrk {args.seconds} s per row (wrk shares the machine's "
         f"{os.cpu_count()} cores)"
     )
-    header = ("", "connections", "p50 ms", "p99 ms", "requests/s", "vs bare")
+    header = ("", "connections", "p50 ms", "p99 ms", "requests/s", "vs bare", "server CPU us/req")
     print("| " + " | ".join(header) + " |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
     print("targets at 16 connections: p99 under 5 ms, requests/s at least 40% of the bare endpoint")

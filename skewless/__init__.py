@@ -8,13 +8,18 @@
 from typing import TYPE_CHECKING
 
 from skewless.definitions import (
+    Aggregation,
+    BatchFeatureView,
     Entity,
     FeatureService,
     FeatureView,
     FeatureViewProjection,
     Field,
     FileSource,
+    OnDemandFeatureView,
     PushSource,
+    RequestSource,
+    on_demand_feature_view,
 )
 from skewless.store import FeatureStore
 
@@ -22,6 +27,8 @@ if TYPE_CHECKING:
     from skewless.client import Client
 
 __all__ = [
+    "Aggregation",
+    "BatchFeatureView",
     "Client",
     "Entity",
     "FeatureService",
@@ -30,7 +37,10 @@ __all__ = [
     "FeatureViewProjection",
     "Field",
     "FileSource",
+    "OnDemandFeatureView",
     "PushSource",
+    "RequestSource",
+    "on_demand_feature_view",
 ]
 
 __version__ = "0.1.0"

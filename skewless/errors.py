@@ -13,6 +13,7 @@ __all__ = [
     "FeatureNotFoundError",
     "FeatureServerError",
     "MaterializationError",
+    "OnDemandFeatureError",
     "OnlineStoreError",
     "PushValidationError",
     "RegistryConflictError",
@@ -66,6 +67,10 @@ class SourceNotFoundError(SkewlessError, FileNotFoundError):
 
 class EntityFrameError(SkewlessError, ValueError):
     """The entity frame (or entity rows) lacks a column or holds bad values."""
+
+
+class OnDemandFeatureError(SkewlessError):
+    """An on-demand feature's function failed or returned bad values at read time."""
 
 
 class PushValidationError(EntityFrameError):

@@ -47,7 +47,8 @@ def resolve_requests(
     grouped: dict[str, list[str]] = {}
     for view_name, feature in parse_refs(features, snapshot):
         if view_name not in snapshot.feature_views:
-            known = ", ".join(sorted(snapshot.feature_views)) or "none; run `skewless apply`"
+            every = [*snapshot.feature_views, *snapshot.on_demand_feature_views]
+            known = ", ".join(sorted(every)) or "none; run `skewless apply`"
             raise FeatureNotFoundError(
                 f"unknown feature view {view_name!r} in '{view_name}:{feature}' (views: {known})"
             )

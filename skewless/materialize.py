@@ -20,7 +20,7 @@ from typing import Protocol
 from skewless._contracts import OfflineEngine, OnlineStore
 from skewless._progress import progress
 from skewless._time import to_utc
-from skewless.definitions import FeatureView
+from skewless.definitions import BatchFeatureView, FeatureView
 from skewless.errors import MaterializationError, SkewlessError, TimeRangeError, UnknownObjectError
 from skewless.online.codec import ViewCodec
 from skewless.registry.records import Watermark
@@ -189,7 +189,7 @@ def materialize_incremental(
 
 def _views(snapshot: RegistrySnapshot, names: Sequence[str] | None) -> list[FeatureView]:
     if names is None:
-        return [v for v in snapshot.feature_views.values() if v.online]
+        return _without_windows([v for v in snapshot.feature_views.values() if v.online])
     if isinstance(names, str):
         names = [names]
     known = snapshot.feature_views
@@ -206,7 +206,19 @@ def _views(snapshot: RegistrySnapshot, names: Sequence[str] | None) -> list[Feat
             f"feature view(s) {', '.join(map(repr, offline_only))} have online=False, so they "
             "are not materialized: set online=True and apply, or leave them out"
         )
-    return [known[n] for n in dict.fromkeys(names)]
+    return _without_windows([known[n] for n in dict.fromkeys(names)])
+
+
+def _without_windows(views: list[FeatureView]) -> list[FeatureView]:
+    """Refuse aggregation views: their online values need window state that is not kept yet."""
+    windowed = [v.name for v in views if isinstance(v, BatchFeatureView)]
+    if windowed:
+        raise MaterializationError(
+            f"feature view(s) {', '.join(map(repr, windowed))} compute window aggregations, "
+            "which are available offline (get_historical_features) but not online yet: set "
+            "online=False on them and apply, or pass the other views by name"
+        )
+    return views
 
 
 def _materialize_view(

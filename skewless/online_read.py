@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -19,9 +19,15 @@ import pyarrow as pa
 
 from skewless._contracts import OnlineStore, StoredRow
 from skewless._time import from_micros, to_micros
-from skewless.definitions import FeatureService, FeatureView
+from skewless.definitions import BatchFeatureView, FeatureService, FeatureView
 from skewless.errors import EntityFrameError, FeatureNotFoundError
-from skewless.feature_refs import FeatureRequest, resolve_requests
+from skewless.feature_refs import FeatureRequest
+from skewless.on_demand import (
+    ResolvedRequest,
+    check_request_columns,
+    resolve,
+    transform_rows,
+)
 from skewless.online.codec import Decoder, ViewCodec, encode_key, key_encoder
 from skewless.registry.snapshot import RegistrySnapshot
 
@@ -68,6 +74,8 @@ class _ReadPlan:
     views: tuple[_ViewPlan, ...]
     join_keys: frozenset[str]
     checked: set[tuple[str, ...]] = field(default_factory=set)
+    on_demand: ResolvedRequest | None = None
+    request_columns: frozenset[str] = frozenset()
 
     def check_columns(self, names: tuple[str, ...]) -> None:
         """Every entity column is a join key of a requested view and no join key is missing."""
@@ -81,8 +89,10 @@ class _ReadPlan:
                         f"entity_rows lack the join key {key!r} of feature view {view.name!r} "
                         f"(columns given: {given}): give every entity row a {key!r} value"
                     )
+        if self.on_demand is not None:
+            check_request_columns(names, self.on_demand, "entity_rows")
         for name in names:
-            if name not in self.join_keys:
+            if name not in self.join_keys and name not in self.request_columns:
                 keys = ", ".join(sorted(self.join_keys))
                 raise EntityFrameError(
                     f"entity_rows column {name!r} is not a join key of the requested feature "
@@ -98,17 +108,19 @@ class OnlineResponse:
     (views in order of first appearance, features in request order).
     """
 
-    __slots__ = ("_columns", "_keys", "_views")
+    __slots__ = ("_columns", "_computed", "_keys", "_views")
 
     def __init__(
         self,
         columns: dict[str, list[Any]],
         keys: tuple[str, ...],
         views: list[tuple[_ViewPlan, list[StoredRow | None], int, list[list[Any]]]],
+        computed: Mapping[str, pa.DataType] | None = None,
     ) -> None:
         self._columns = columns
         self._keys = keys
         self._views = views
+        self._computed = computed or {}
 
     def to_dict(self) -> dict[str, list[Any]]:
         """Column name to list of values, join keys first (Feast's shape).
@@ -140,6 +152,11 @@ class OnlineResponse:
                     st if st is not None else (Status.NULL_VALUE if v is None else Status.PRESENT)
                     for st, v in zip(row_status, values, strict=True)
                 ]
+        if self._computed:
+            for name in self._computed:
+                values = self._columns[name]
+                out[name] = [Status.NULL_VALUE if v is None else Status.PRESENT for v in values]
+            out = {name: out[name] for name in self._columns}
         return out
 
     @property
@@ -155,6 +172,10 @@ class OnlineResponse:
             times = [None if s is None else from_micros(s[0]) for s in stored]
             for name in plan.output_names:
                 out[name] = list(times)
+        if self._computed:
+            for name in self._computed:
+                out[name] = [None] * len(self._columns[name])
+            out = {name: out[name] for name in self._columns}
         return out
 
     def to_arrow(self) -> pa.Table:
@@ -165,6 +186,10 @@ class OnlineResponse:
                 plan.output_names, plan.arrow_types, columns, strict=True
             ):
                 arrays[name] = pa.array(values, type=kind)
+        if self._computed:
+            for name, kind in self._computed.items():
+                arrays[name] = pa.array(self._columns[name], type=kind)
+            arrays = {name: arrays[name] for name in self._columns}
         return pa.table(arrays)
 
     def to_df(self) -> pd.DataFrame:
@@ -256,6 +281,8 @@ class OnlineReader:
             views.append((view, stored, cutoff, cols))
         if outside and outside == n * len(plan.views):
             self._hint(plan)
+        if plan.on_demand is not None:
+            return _on_demand_response(plan.on_demand, out, names, views, n)
         return OnlineResponse(out, names, views)
 
     # -- plans -----------------------------------------------------------------------------
@@ -278,8 +305,15 @@ class OnlineReader:
         self, snapshot: RegistrySnapshot, features: FeatureRequest, full_feature_names: bool
     ) -> _ReadPlan:
         views = []
-        for request in resolve_requests(features, snapshot, full_feature_names):
+        resolved = resolve(features, snapshot, full_feature_names)
+        for request in resolved.views:
             view = request.view
+            if isinstance(view, BatchFeatureView):
+                raise FeatureNotFoundError(
+                    f"feature view {view.name!r} computes window aggregations, which are "
+                    "available offline (get_historical_features) but not online yet: leave "
+                    "its features out of the online request"
+                )
             if not view.online:
                 raise FeatureNotFoundError(
                     f"feature view {view.name!r} has online=False, so it is not served "
@@ -301,7 +335,10 @@ class OnlineReader:
                 )
             )
         keys = frozenset(k for v in views for k in v.join_keys)
-        return _ReadPlan(views=tuple(views), join_keys=keys)
+        if not resolved.on_demand:
+            return _ReadPlan(views=tuple(views), join_keys=keys)
+        requests = frozenset(resolved.request_columns)
+        return _ReadPlan(tuple(views), keys, on_demand=resolved, request_columns=requests)
 
     def _codec(self, view: FeatureView) -> ViewCodec:
         codec = self._codecs.get(view.name)
@@ -346,6 +383,40 @@ def _view_columns(
     if n:
         return [list(c) for c in zip(*rows, strict=True)], outside
     return [[] for _ in view.output_names], outside
+
+
+def _on_demand_response(
+    resolved: ResolvedRequest,
+    out: dict[str, list[Any]],
+    names: tuple[str, ...],
+    views: list[tuple[_ViewPlan, list[StoredRow | None], int, list[list[Any]]]],
+    n: int,
+) -> OnlineResponse:
+    """The response with on-demand features computed and hidden inputs dropped."""
+    computed: dict[str, pa.DataType] = {}
+    for request in resolved.on_demand:
+        values = transform_rows(request, out, n)
+        for name, kind, column in zip(
+            request.output_names, request.arrow_types, values, strict=True
+        ):
+            out[name] = column
+            computed[name] = kind
+    keys = tuple(name for name in names if name not in resolved.request_columns)
+    columns = {name: out[name] for name in keys + resolved.columns}
+    shown = []
+    for plan, stored, cutoff, cols in views:
+        keep = [i for i, name in enumerate(plan.output_names) if name not in resolved.hidden]
+        if len(keep) < len(plan.output_names):
+            if not keep:
+                continue
+            plan = replace(
+                plan,
+                output_names=tuple(plan.output_names[i] for i in keep),
+                arrow_types=tuple(plan.arrow_types[i] for i in keep),
+            )
+            cols = [cols[i] for i in keep]
+        shown.append((plan, stored, cutoff, cols))
+    return OnlineResponse(columns, keys, shown, computed)
 
 
 def _request_key(features: FeatureRequest, full_feature_names: bool) -> object:

@@ -22,6 +22,7 @@ import pyarrow as pa
 from skewless._contracts import OfflineEngine, OnlineStore
 from skewless._types import UnixTimestamp
 from skewless.definitions import (
+    BatchFeatureView,
     Definition,
     Entity,
     FeatureService,
@@ -33,8 +34,10 @@ from skewless.definitions import (
     from_spec,
     kind_of,
 )
+from skewless.definitions.on_demand import comparable_spec
 from skewless.errors import DefinitionError, SchemaMismatchError
 from skewless.offline.sources import push_target
+from skewless.on_demand import check_on_demand_views
 from skewless.registry import ObjectChange, Registry, RegistrySnapshot, data_version
 from skewless.registry.records import KIND_ORDER, ObjectRecord
 
@@ -123,6 +126,7 @@ def make_plan(
             target[kind].setdefault(name, from_spec(kind, record.spec))
     _check_entities(target)
     _check_services(target)
+    check_on_demand_views(target["feature_view"], given["on_demand_feature_view"])
     for view in given["feature_view"].values():
         check_view_schema(view, engine.source_schema(view))
         if isinstance(view.source, PushSource):
@@ -232,7 +236,11 @@ def check_view_schema(view: FeatureView, schema: pa.Schema) -> None:
     declared = {f.name: f.dtype for f in view.schema}
     source = view.source
     wanted: list[tuple[str, str]] = [(key, "join key") for key in view.join_keys]
-    wanted += [(f.name, "feature") for f in view.features]
+    # An aggregation view reads raw columns (its schema), not its features.
+    value_role = "aggregated column" if isinstance(view, BatchFeatureView) else "feature"
+    wanted += [(f.name, value_role) for f in view.value_columns]
+    if isinstance(view, BatchFeatureView) and view.event_id:
+        wanted.append((view.event_id, "event_id column"))
     wanted.append((source.timestamp_field, "timestamp field"))
     if source.created_timestamp_column:
         wanted.append((source.created_timestamp_column, "created timestamp column"))
@@ -263,6 +271,8 @@ def _diff(kind: Kind, name: str, obj: Any, record: ObjectRecord | None) -> Objec
         return ObjectChange(kind, name, "add", None, new=obj, new_spec=spec)
     if definition_hash(spec) == record.hash:
         return None
+    if kind == "on_demand_feature_view" and comparable_spec(spec) == comparable_spec(record.spec):
+        return None  # the same code, pickled by another process or Python version
     old = record.spec
     keys = [k for k in spec if spec.get(k) != old.get(k)]
     keys += [k for k in old if k not in spec]

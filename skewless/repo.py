@@ -20,7 +20,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from skewless.definitions import Definition, Entity, FeatureService, FeatureView, kind_of
+from skewless.definitions import (
+    Definition,
+    Entity,
+    FeatureService,
+    FeatureView,
+    OnDemandFeatureView,
+    kind_of,
+)
 from skewless.errors import DefinitionError
 
 __all__ = ["IGNORE_FILE", "SKIPPED_DIRS", "load_repo_objects", "repo_files"]
@@ -28,7 +35,7 @@ __all__ = ["IGNORE_FILE", "SKIPPED_DIRS", "load_repo_objects", "repo_files"]
 IGNORE_FILE = ".skewlessignore"
 SKIPPED_DIRS = frozenset({".venv", "venv", "data", "__pycache__", "site-packages", "node_modules"})
 
-_DEFINITION_TYPES = (Entity, FeatureView, FeatureService)
+_DEFINITION_TYPES = (Entity, FeatureView, FeatureService, OnDemandFeatureView)
 
 
 def repo_files(repo_path: str | Path) -> list[Path]:

@@ -21,10 +21,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from skewless import on_demand
 from skewless._contracts import OfflineEngine, OfflineResult, ViewRequest
 from skewless._time import to_utc
 from skewless.errors import EntityFrameError
-from skewless.feature_refs import FeatureRequest, resolve_requests
+from skewless.feature_refs import FeatureRequest
 from skewless.offline.entity import ENTITY_TIME
 from skewless.registry.snapshot import RegistrySnapshot
 
@@ -70,18 +71,24 @@ def get_historical_features(
         >>> job = get_historical_features(engine, snapshot, df, ["stats:score"])  # doctest: +SKIP
         >>> job.to_df()  # doctest: +SKIP
     """
-    requests = resolve_requests(features, snapshot, full_feature_names)
+    resolved = on_demand.resolve(features, snapshot, full_feature_names)
+    requests = resolved.views
     table = check_entity_frame(entity_table(entity_df), requests)
-    refs = tuple(f"{r.view.name}:{f}" for r in requests for f in r.features)
+    if resolved.on_demand:
+        on_demand.check_request_columns(table.column_names, resolved, "the entity frame")
+    refs = resolved.refs
     metadata = RetrievalMetadata(
         feature_refs=refs,
-        feature_views=tuple(r.view.name for r in requests),
+        feature_views=tuple(dict.fromkeys(ref.split(":")[0] for ref in refs)),
         full_feature_names=full_feature_names,
         join_keys=tuple(dict.fromkeys(k for r in requests for k in r.view.join_keys)),
         entity_columns=tuple(table.column_names),
         _times=table.column(ENTITY_TIME),
     )
-    return RetrievalJob(engine.historical(table, requests), metadata)
+    result: OfflineResult = engine.historical(table, requests)
+    if resolved.on_demand:
+        result = on_demand.OnDemandResult(result, resolved, table.column_names)
+    return RetrievalJob(result, metadata)
 
 
 def entity_table(entity_df: EntityFrame) -> pa.Table:

@@ -8,6 +8,8 @@ implements.
 
 from __future__ import annotations
 
+import math
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,7 +17,15 @@ from typing import Any
 
 Row = Mapping[str, Any]
 
-__all__ = ["RefView", "latest_per_key", "point_in_time", "to_instant", "winner"]
+__all__ = [
+    "RefAggregation",
+    "RefView",
+    "latest_per_key",
+    "point_in_time",
+    "to_instant",
+    "window_aggregates",
+    "winner",
+]
 
 
 def to_instant(value: Any) -> datetime | None:
@@ -144,3 +154,97 @@ def latest_per_key(
         if in_range or late:
             by_key.setdefault(key, []).append((position, row))
     return {key: winner(rows) for key, rows in by_key.items()}  # type: ignore[misc]
+
+
+@dataclass(frozen=True)
+class RefAggregation:
+    """``function(column)`` over ``window`` (None: lifetime), output as ``name``."""
+
+    function: str
+    column: str
+    window: timedelta | None
+    name: str
+
+
+def _aggregate(function: str, rows: Sequence[tuple[int, Row]], column: str) -> Any:
+    """ "Nulls in column are ignored. count is the number of non-null values and
+    count_distinct the number of distinct ones (0 when there are none ...); sum, mean, min,
+    max, last of no values are null; std (sample, ddof=1) of fewer than two values is null.\""""
+    present = [(p, r) for p, r in rows if r.get(column) is not None]
+    values = [r[column] for _, r in present]
+    if function == "count":
+        return len(values)
+    if function == "count_distinct":
+        return len(set(values))
+    if not values:
+        return None
+    if function == "sum":
+        return math.fsum(values) if isinstance(values[0], float) else sum(values)
+    if function == "mean":
+        return math.fsum(values) / len(values)
+    if function == "min":
+        return min(values)
+    if function == "max":
+        return max(values)
+    if function == "std":
+        if len(values) < 2:
+            return None
+        return statistics.stdev(float(v) for v in values)
+    if function == "last":
+        # The winner of "Which row wins" among the window's rows with a non-null value.
+        best = winner(present)
+        return None if best is None else best[column]
+    raise ValueError(function)
+
+
+def window_aggregates(
+    entity_rows: Sequence[Row],
+    view: RefView,
+    aggregations: Sequence[RefAggregation],
+    event_id: str | None = None,
+    values_out: list[dict[str, list[Any]]] | None = None,
+) -> list[dict[str, Any]]:
+    """Window aggregations at each entity row's ``event_timestamp``, one dict per row.
+
+    ``values_out``, when given, receives per entity row the non-null values each aggregation
+    saw (to scale float tolerances).
+
+    "uses the source rows with key k and t - w < s.ts <= t (left-open, right-closed) ... A
+    lifetime aggregation has no left bound. Every source row counts, duplicates included,
+    unless the source names an event_id column: then rows with the same event_id count once."
+    Among rows sharing an ``event_id`` the winner of "Which row wins" is the one kept.
+    """
+    usable = [(p, r) for p, r in _usable(view) if _key(r, view.keys) is not None]
+    if event_id is not None:
+        groups: dict[Any, list[tuple[int, Row]]] = {}
+        kept = []
+        for position, row in usable:
+            if row.get(event_id) is None:
+                kept.append((position, row))
+            else:
+                groups.setdefault(row[event_id], []).append((position, row))
+        for members in groups.values():
+            best = max(members, key=lambda pr: _rank(pr[0], pr[1]))
+            kept.append(best)
+        usable = sorted(kept, key=lambda pr: pr[0])
+    out = []
+    for entity in entity_rows:
+        t = to_instant(entity["event_timestamp"])
+        assert t is not None
+        key = _key(entity, view.keys)
+        mine = [(p, r) for p, r in usable if key is not None and _key(r, view.keys) == key]
+        result: dict[str, Any] = {}
+        seen: dict[str, list[Any]] = {}
+        for agg in aggregations:
+            rows = [
+                (p, r)
+                for p, r in mine
+                if to_instant(r["ts"]) <= t  # type: ignore[operator]
+                and (agg.window is None or to_instant(r["ts"]) > t - agg.window)  # type: ignore[operator]
+            ]
+            result[agg.name] = _aggregate(agg.function, rows, agg.column)
+            seen[agg.name] = [r[agg.column] for _, r in rows if r.get(agg.column) is not None]
+        out.append(result)
+        if values_out is not None:
+            values_out.append(seen)
+    return out

@@ -8,6 +8,8 @@ import skewless.types
 
 def test_top_level_names() -> None:
     assert sorted(skewless.__all__) == [
+        "Aggregation",
+        "BatchFeatureView",
         "Client",
         "Entity",
         "FeatureService",
@@ -16,7 +18,10 @@ def test_top_level_names() -> None:
         "FeatureViewProjection",
         "Field",
         "FileSource",
+        "OnDemandFeatureView",
         "PushSource",
+        "RequestSource",
+        "on_demand_feature_view",
     ]
     for name in skewless.__all__:
         assert getattr(skewless, name) is not None

@@ -9,7 +9,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from skewless.definitions import Entity, FeatureService, FeatureView
+from skewless.definitions import Entity, FeatureService, FeatureView, OnDemandFeatureView
 
 __all__ = [
     "KIND_LABELS",
@@ -20,6 +20,7 @@ __all__ = [
     "fmt_time",
     "fmt_ttl",
     "history_table",
+    "on_demand_views_table",
     "search_table",
 ]
 
@@ -27,6 +28,7 @@ KIND_LABELS = {
     "entity": "entity",
     "feature_view": "feature view",
     "feature_service": "feature service",
+    "on_demand_feature_view": "on-demand feature view",
 }
 
 
@@ -103,6 +105,27 @@ def feature_services_table(services: Iterable[FeatureService]) -> Table:
     return table
 
 
+def on_demand_views_table(views: Iterable[OnDemandFeatureView]) -> Table:
+    table = _table("NAME", "INPUTS", "FEATURES", "MODE", "OWNER", title="On-demand feature views")
+    for v in sorted(views, key=lambda v: v.name):
+        table.add_row(
+            _t(v.name),
+            _t(_odfv_inputs(v)),
+            _t(", ".join(f.name for f in v.schema)),
+            _t(v.mode),
+            _t(v.owner),
+        )
+    return table
+
+
+def _odfv_inputs(view: OnDemandFeatureView) -> str:
+    inputs = [f"{p.view_name}: {', '.join(p.features)}" for p in view.sources]
+    inputs += [
+        f"request {r.name}: {', '.join(f.name for f in r.schema)}" for r in view.request_sources
+    ]
+    return "; ".join(inputs)
+
+
 def search_table(hits: Sequence[tuple[str, str, Any]]) -> Table:
     table = _table("KIND", "NAME", "DESCRIPTION", "OWNER", "TAGS")
     for kind, name, obj in hits:
@@ -116,7 +139,9 @@ def search_table(hits: Sequence[tuple[str, str, Any]]) -> Table:
     return table
 
 
-def definition_table(obj: Entity | FeatureView | FeatureService, extra: dict[str, str]) -> Table:
+def definition_table(
+    obj: Entity | FeatureView | FeatureService | OnDemandFeatureView, extra: dict[str, str]
+) -> Table:
     """One definition as FIELD / VALUE rows; ``extra`` rows (version, watermark) go last."""
     rows: list[tuple[str, str]] = [("name", obj.name)]
     if isinstance(obj, Entity):
@@ -138,6 +163,12 @@ def definition_table(obj: Entity | FeatureView | FeatureService, extra: dict[str
         if obj.source.field_mapping:
             mapping = ", ".join(f"{k} -> {v}" for k, v in obj.source.field_mapping.items())
             rows.append(("field mapping", mapping))
+    elif isinstance(obj, OnDemandFeatureView):
+        rows += [
+            ("inputs", _odfv_inputs(obj)),
+            ("features", ", ".join(f"{f.name}: {f.dtype}" for f in obj.schema)),
+            ("mode", obj.mode),
+        ]
     else:
         rows += [(f"view {p.view_name}", ", ".join(p.features)) for p in obj.projections]
     rows += [

@@ -15,6 +15,7 @@ from skewless.cli._tables import (
     feature_views_table,
     fmt_time,
     history_table,
+    on_demand_views_table,
     search_table,
 )
 
@@ -27,6 +28,7 @@ class Listing(StrEnum):
     entities = "entities"
     feature_views = "feature-views"
     feature_services = "feature-services"
+    on_demand_feature_views = "on-demand-feature-views"
 
 
 class DescribeKind(StrEnum):
@@ -35,6 +37,7 @@ class DescribeKind(StrEnum):
     entity = "entity"
     feature_view = "feature-view"
     feature_service = "feature-service"
+    on_demand_feature_view = "on-demand-feature-view"
 
     @property
     def registry_kind(self) -> str:
@@ -46,10 +49,10 @@ def list_objects(
     ctx: typer.Context,
     what: Annotated[
         Listing | None,
-        typer.Argument(help="Only this kind of object (default: all three)."),
+        typer.Argument(help="Only this kind of object (default: every kind)."),
     ] = None,
 ) -> None:
-    """List registered entities, feature views and feature services."""
+    """List registered entities, feature views, feature services and on-demand views."""
     with open_store(ctx) as store:
         snapshot = store.snapshot()
     out = console()
@@ -62,6 +65,8 @@ def list_objects(
             out.print(feature_views_table(snapshot.feature_views.values()))
         elif kind is Listing.feature_services and snapshot.feature_services:
             out.print(feature_services_table(snapshot.feature_services.values()))
+        elif kind is Listing.on_demand_feature_views and snapshot.on_demand_feature_views:
+            out.print(on_demand_views_table(snapshot.on_demand_feature_views.values()))
         else:
             empty.append(kind.value.replace("-", " "))
     if len(empty) == len(kinds) == len(Listing):
@@ -88,6 +93,7 @@ def describe(
             "entity": snapshot.entities.get(name),
             "feature_view": snapshot.feature_views.get(name),
             "feature_service": snapshot.feature_services.get(name),
+            "on_demand_feature_view": snapshot.on_demand_feature_views.get(name),
         }
         out = console()
         for obj_kind in KIND_LABELS:

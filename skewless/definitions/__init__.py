@@ -7,14 +7,22 @@ from typing import Any, Literal
 
 import orjson
 
+from skewless.definitions.aggregation import Aggregation, BatchFeatureView
 from skewless.definitions.entity import Entity
 from skewless.definitions.feature_service import FeatureService
 from skewless.definitions.feature_view import FeatureView, FeatureViewProjection
 from skewless.definitions.field import Field
+from skewless.definitions.on_demand import (
+    OnDemandFeatureView,
+    RequestSource,
+    on_demand_feature_view,
+)
 from skewless.definitions.push_source import PushSource
 from skewless.definitions.sources import FileSource
 
 __all__ = [
+    "Aggregation",
+    "BatchFeatureView",
     "Definition",
     "Entity",
     "FeatureService",
@@ -23,21 +31,27 @@ __all__ = [
     "Field",
     "FileSource",
     "Kind",
+    "OnDemandFeatureView",
     "PushSource",
+    "RequestSource",
     "definition_hash",
     "from_spec",
     "kind_of",
+    "on_demand_feature_view",
 ]
 
-Definition = Entity | FeatureView | FeatureService
-Kind = Literal["entity", "feature_view", "feature_service"]
+Definition = Entity | FeatureView | FeatureService | OnDemandFeatureView
+Kind = Literal["entity", "feature_view", "feature_service", "on_demand_feature_view"]
 
 _KINDS: dict[type, Kind] = {
     Entity: "entity",
     FeatureView: "feature_view",
     FeatureService: "feature_service",
+    OnDemandFeatureView: "on_demand_feature_view",
 }
 _CLASSES: dict[str, type[Any]] = {kind: cls for cls, kind in _KINDS.items()}
+# Stored as a feature view; FeatureView.from_spec rebuilds it from its "aggregations".
+_KINDS[BatchFeatureView] = "feature_view"
 
 
 def kind_of(obj: object) -> Kind:

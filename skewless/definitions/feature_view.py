@@ -141,6 +141,11 @@ class FeatureView:
     def feature_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.features)
 
+    @property
+    def value_columns(self) -> tuple[Field, ...]:
+        """The columns read from the source besides keys and times (here: the features)."""
+        return self.features
+
     def dtype_of(self, feature: str) -> DType:
         for f in self.schema:
             if f.name == feature:
@@ -184,6 +189,10 @@ class FeatureView:
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> FeatureView:
+        if cls is FeatureView and "aggregations" in spec:
+            from skewless.definitions.aggregation import BatchFeatureView
+
+            return BatchFeatureView.from_spec(spec)
         ttl = spec.get("ttl_seconds")
         return cls(
             name=spec["name"],

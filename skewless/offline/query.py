@@ -8,6 +8,8 @@ Every offline engine renders SQL from these descriptions through its dialect
   their declared types. Rows with a null event timestamp or a null key are dropped.
 * :class:`PointInTimeQuery` — every entity row joined with the winning row of each view at or
   before its time, nulled when older than the view's TTL.
+* :class:`WindowJoin` — a view's window aggregations, evaluated at every entity row's time
+  over the rows with ``t - window < ts <= t`` (deduplicated by ``event_id`` when it has one).
 * :class:`LatestPerKeyQuery` — the winning row per key in a time range (materialization).
 
 The winner among candidates is the greatest ``(event ts, created ts with null lowest,
@@ -25,7 +27,7 @@ import pyarrow as pa
 
 from skewless._contracts import ViewRequest
 from skewless._types import DType, UnixTimestamp
-from skewless.definitions import FeatureView
+from skewless.definitions import BatchFeatureView, FeatureView
 from skewless.errors import SchemaMismatchError
 from skewless.offline.sources import source_columns
 
@@ -37,7 +39,10 @@ __all__ = [
     "SourceColumn",
     "SourceRead",
     "ViewJoin",
+    "WindowAggregate",
+    "WindowJoin",
     "build_source_read",
+    "view_join",
 ]
 
 # Names of the normalized columns of a SourceRead (a view's own names never start with "__").
@@ -45,6 +50,7 @@ EVENT_TS = "__event_ts"
 CREATED_TS = "__created_ts"
 FILE_POS = "__file_pos"
 ROW_POS = "__row_pos"
+EVENT_ID = "__event_id"
 _MICROSECOND = timedelta(microseconds=1)
 
 
@@ -76,6 +82,7 @@ class SourceRead:
     timestamp: SourceColumn
     created: SourceColumn | None
     features: tuple[SourceColumn, ...]
+    event_id: SourceColumn | None = None
 
     @property
     def key_names(self) -> tuple[str, ...]:
@@ -90,7 +97,9 @@ def build_source_read(
 ) -> SourceRead:
     """Describe how to read ``view`` from files whose raw columns are ``raw_schema``.
 
-    ``features`` limits the features read (default: all, in schema order).
+    ``features`` limits the features read (default: all, in schema order). For a
+    :class:`BatchFeatureView` they name aggregations, and the read holds the raw columns those
+    aggregations need (and the ``event_id`` column, if the view names one).
 
     Raises:
         SchemaMismatchError: a column is missing, or a timestamp column is not a time.
@@ -112,6 +121,11 @@ def build_source_read(
         return column(name, source, UnixTimestamp)
 
     wanted = view.feature_names if features is None else tuple(features)
+    event_id = None
+    if isinstance(view, BatchFeatureView):
+        wanted = tuple(dict.fromkeys(view.aggregation(f).column for f in wanted))
+        if columns.event_id is not None:
+            event_id = column(EVENT_ID, columns.event_id, None)
     return SourceRead(
         view_name=view.name,
         files=tuple(files),
@@ -124,6 +138,7 @@ def build_source_read(
             else None
         ),
         features=tuple(column(f, columns.features[f], declared[f]) for f in wanted),
+        event_id=event_id,
     )
 
 
@@ -151,6 +166,60 @@ class ViewJoin:
 
 
 @dataclass(frozen=True)
+class WindowAggregate:
+    """One aggregation as the engine computes it.
+
+    Attributes:
+        function: count, count_distinct, sum, mean, min, max, std or last.
+        column: the normalized source column aggregated.
+        window_micros: the window in microseconds; None for lifetime.
+        dtype: the feature's type.
+    """
+
+    function: str
+    column: str
+    window_micros: int | None
+    dtype: DType
+
+
+@dataclass(frozen=True)
+class WindowJoin:
+    """One requested aggregation view in a point-in-time query.
+
+    Attributes:
+        read: the view's source rows (the aggregated columns, and ``event_id`` if any).
+        features: the aggregation features wanted, in request order.
+        output_names: the output column of each feature.
+        aggregates: how to compute each feature.
+    """
+
+    read: SourceRead
+    features: tuple[str, ...]
+    output_names: tuple[str, ...]
+    aggregates: tuple[WindowAggregate, ...]
+
+    @property
+    def widest_micros(self) -> int | None:
+        """The longest window (None when one of them is lifetime): the join's time range."""
+        windows = [a.window_micros for a in self.aggregates]
+        return None if any(w is None for w in windows) else max(w for w in windows if w)
+
+
+def view_join(request: ViewRequest, read: SourceRead) -> ViewJoin | WindowJoin:
+    """How ``request``'s view enters a point-in-time query."""
+    view = request.view
+    if not isinstance(view, BatchFeatureView):
+        return ViewJoin.of(request, read)
+    aggregates = []
+    for feature in request.features:
+        agg = view.aggregation(feature)
+        aggregates.append(
+            WindowAggregate(agg.function, agg.column, agg.window_micros, view.dtype_of(feature))
+        )
+    return WindowJoin(read, request.features, request.output_names, tuple(aggregates))
+
+
+@dataclass(frozen=True)
 class EntityRelation:
     """The entity frame as the engine sees it.
 
@@ -174,7 +243,7 @@ class PointInTimeQuery:
     """Every entity row, with each view's winning row at or before the entity time."""
 
     entity: EntityRelation
-    views: tuple[ViewJoin, ...]
+    views: tuple[ViewJoin | WindowJoin, ...]
 
     @property
     def join_keys(self) -> tuple[str, ...]:

@@ -92,12 +92,14 @@ class SourceColumns:
         features: view feature -> source column.
         timestamp: the event timestamp's source column.
         created: the created timestamp's source column, or None.
+        event_id: the source column identifying events (aggregation views), or None.
     """
 
     keys: Mapping[str, str]
     features: Mapping[str, str]
     timestamp: str
     created: str | None
+    event_id: str | None = None
 
 
 def source_columns(view: FeatureView, available: Mapping[str, object]) -> SourceColumns:
@@ -125,11 +127,13 @@ def source_columns(view: FeatureView, available: Mapping[str, object]) -> Source
         )
 
     created = view.source.created_timestamp_column
+    event_id = getattr(view, "event_id", "")
     return SourceColumns(
         keys={k: find(k, "join key") for k in view.join_keys},
-        features={f: find(f, "feature") for f in view.feature_names},
+        features={f.name: find(f.name, "feature") for f in view.value_columns},
         timestamp=find(view.source.timestamp_field, "timestamp field", raw_ok=True),
         created=find(created, "created timestamp column", raw_ok=True) if created else None,
+        event_id=find(event_id, "event_id column") if event_id else None,
     )
 
 

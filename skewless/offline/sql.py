@@ -1,8 +1,9 @@
 """SQL rendered from the query descriptions of :mod:`skewless.offline.query`.
 
 :class:`SqlDialect` holds everything that is plain SQL: the normalized source rows, the
-winner ordering, latest-per-key, max-created and a portable point-in-time join (a range join
-ranked with ``ROW_NUMBER``). A dialect customizes class-level tables (type names, function
+winner ordering, latest-per-key, max-created, a portable point-in-time join (a range join
+ranked with ``ROW_NUMBER``) and window aggregations (a range join grouped per distinct
+entity key and time). A dialect customizes class-level tables (type names, function
 templates) and overrides the few hooks an engine does differently: how files are scanned,
 where a row's position in the source comes from, and (for speed) how a view is joined.
 
@@ -23,6 +24,7 @@ import pyarrow as pa
 from skewless._types import Array, DType, UnixTimestamp
 from skewless.offline.query import (
     CREATED_TS,
+    EVENT_ID,
     EVENT_TS,
     FILE_POS,
     ROW_POS,
@@ -32,6 +34,8 @@ from skewless.offline.query import (
     SourceColumn,
     SourceRead,
     ViewJoin,
+    WindowAggregate,
+    WindowJoin,
 )
 
 __all__ = ["JoinedView", "SqlDialect"]
@@ -73,6 +77,22 @@ class SqlDialect:
     # Parsing text that may carry an offset (the session time zone is UTC).
     TEXT_TIMESTAMP: ClassVar[str] = "TIMESTAMPTZ"
     SUBTRACT_MICROS: ClassVar[str] = "({} - to_microseconds({}))"
+    # Aggregate functions over one value ``{x}``; ``{order}`` ranks rows for ``last``.
+    AGGREGATES: ClassVar[dict[str, str]] = {
+        "count": "count({x})",
+        "count_distinct": "count(DISTINCT {x})",
+        "sum": "sum({x})",
+        "mean": "avg({x})",
+        "min": "min({x})",
+        "max": "max({x})",
+        "std": "stddev_samp({x})",
+        "last": "arg_max({x}, {order})",
+    }
+    # A value that compares like the tuple of its items, in order.
+    ORDER_TUPLE: ClassVar[str] = "{{{items}}}"
+    ORDER_ITEM: ClassVar[str] = "'{name}': {expr}"
+    # Below every created timestamp in microseconds: a null created ranks lowest.
+    NO_CREATED: ClassVar[int] = -(2**63)
 
     # -- literals and names ---------------------------------------------------------------
     def ident(self, name: str) -> str:
@@ -146,6 +166,8 @@ class SqlDialect:
             (row_pos, ROW_POS),
         ]
         items += [(self.value(f), f.name) for f in read.features]
+        if read.event_id is not None:
+            items.append((self.value(read.event_id), EVENT_ID))
         select = ", ".join(f"{expr} AS {self.ident(name)}" for expr, name in items)
         not_null = " AND ".join(f"{self.ident(n)} IS NOT NULL" for n in (EVENT_TS, *read.key_names))
         return f"SELECT * FROM (SELECT {select} FROM {self.scan(read)}) AS __rows WHERE {not_null}"
@@ -219,7 +241,10 @@ class SqlDialect:
         else:
             select.append(f"{e}.{self.ident(entity.row_id)}")
         for i, view in enumerate(query.views):
-            joined = self.join_view(f"__v{i}", view, e, entity.event_ts, entity.row_id)
+            if isinstance(view, WindowJoin):
+                joined = self.join_windows(f"__v{i}", view, e, entity.event_ts)
+            else:
+                joined = self.join_view(f"__v{i}", view, e, entity.event_ts, entity.row_id)
             ctes += joined.ctes
             clauses.append(joined.clause)
             for feature, name in zip(view.features, view.output_names, strict=True):
@@ -252,4 +277,88 @@ class SqlDialect:
             ctes=[(alias, cte)],
             clause=clause,
             values={f: f"{alias}.{ident(f)}" for f in view.features},
+        )
+
+    # -- window aggregations --------------------------------------------------------------
+    def deduplicated_rows(self, read: SourceRead) -> str:
+        """The source rows, keeping only the winning row of each ``event_id`` (rows with a
+        null ``event_id`` all count)."""
+        rows = self.source_rows(read)
+        if read.event_id is None:
+            return rows
+        event_id = self.ident(EVENT_ID)
+        ranked = (
+            f"SELECT *, ROW_NUMBER() OVER (PARTITION BY {event_id} ORDER BY "
+            f"{self.winner_order()}) AS __dup FROM ({rows}) AS __all"
+        )
+        return f"SELECT * FROM ({ranked}) AS __ranked WHERE __dup = 1 OR {event_id} IS NULL"
+
+    def row_order(self, alias: str) -> str:
+        """A value per source row ordering rows as "Which row wins" does (greatest wins)."""
+        created = self.MICROS_OF_TIMESTAMP.format(f"{alias}.{self.ident(CREATED_TS)}")
+        items = [
+            ("t", f"{alias}.{self.ident(EVENT_TS)}"),
+            ("c", f"coalesce({created}, {self.NO_CREATED})"),
+            ("f", f"{alias}.{self.ident(FILE_POS)}"),
+            ("r", f"{alias}.{self.ident(ROW_POS)}"),
+        ]
+        inner = ", ".join(self.ORDER_ITEM.format(name=n, expr=e) for n, e in items)
+        return self.ORDER_TUPLE.format(items=inner)
+
+    def aggregate(self, agg: WindowAggregate, source: str, time: str, widest: int | None) -> str:
+        """One aggregation over the joined rows ``source``, evaluated at ``time``.
+
+        The join already keeps rows in the widest window; a narrower window filters further.
+        """
+        value = f"{source}.{self.ident(agg.column)}"
+        conditions = []
+        if agg.window_micros is not None and agg.window_micros != widest:
+            start = self.SUBTRACT_MICROS.format(time, agg.window_micros)
+            conditions.append(f"{source}.{self.ident(EVENT_TS)} > {start}")
+        if agg.function == "last":
+            conditions.append(f"{value} IS NOT NULL")
+        expr = self.AGGREGATES[agg.function].format(x=value, order=self.row_order(source))
+        if conditions:
+            expr += f" FILTER (WHERE {' AND '.join(conditions)})"
+        if agg.function in ("count", "count_distinct"):
+            expr = f"coalesce({expr}, 0)"
+        return f"CAST({expr} AS {self.type_name(agg.dtype)})"
+
+    def join_windows(self, alias: str, view: WindowJoin, entity: str, event_ts: str) -> JoinedView:
+        """Window aggregations: each distinct (key, time) of the entity frame joined with the
+        source rows of that key in its widest window, grouped, then joined back."""
+        read, ident = view.read, self.ident
+        keys = [*read.key_names, event_ts]
+        probe_columns = ", ".join(ident(k) for k in keys)
+        not_null = " AND ".join(f"{ident(k)} IS NOT NULL" for k in read.key_names)
+        probe = f"SELECT DISTINCT {probe_columns} FROM {entity} WHERE {not_null}"
+        time = f"__p.{ident(event_ts)}"
+        on = [f"__p.{ident(k)} = __s.{ident(k)}" for k in read.key_names]
+        on.append(f"__s.{ident(EVENT_TS)} <= {time}")
+        widest = view.widest_micros
+        if widest is not None:
+            on.append(f"__s.{ident(EVENT_TS)} > {self.SUBTRACT_MICROS.format(time, widest)}")
+        values = [
+            f"{self.aggregate(agg, '__s', time, widest)} AS {ident(feature)}"
+            for feature, agg in zip(view.features, view.aggregates, strict=True)
+        ]
+        group = ", ".join(f"__p.{ident(k)}" for k in keys)
+        cte = (
+            f"SELECT {group}, {', '.join(values)} FROM ({probe}) AS __p "
+            f"LEFT JOIN ({self.deduplicated_rows(read)}) AS __s ON {' AND '.join(on)} "
+            f"GROUP BY {group}"
+        )
+        match = " AND ".join(f"{entity}.{ident(k)} = {alias}.{ident(k)}" for k in keys)
+        empty = {"count": "0", "count_distinct": "0"}
+        return JoinedView(
+            ctes=[(alias, cte)],
+            clause=f"LEFT JOIN {alias} ON {match}",
+            values={
+                feature: (
+                    f"coalesce({alias}.{ident(feature)}, {empty[agg.function]})"
+                    if agg.function in empty
+                    else f"{alias}.{ident(feature)}"
+                )
+                for feature, agg in zip(view.features, view.aggregates, strict=True)
+            },
         )

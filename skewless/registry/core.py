@@ -147,6 +147,7 @@ class Registry(SqlConnections):
             entities=by_kind["entity"],
             feature_views=by_kind["feature_view"],
             feature_services=by_kind["feature_service"],
+            on_demand_feature_views=by_kind["on_demand_feature_view"],
         )
         self._cached = snapshot
         return snapshot

@@ -19,8 +19,13 @@ __all__ = [
 
 Action = Literal["add", "change", "remove"]
 
-KIND_ORDER: tuple[Kind, ...] = ("entity", "feature_view", "feature_service")
-"""Dependency order: views name entities, services name views."""
+KIND_ORDER: tuple[Kind, ...] = (
+    "entity",
+    "feature_view",
+    "on_demand_feature_view",
+    "feature_service",
+)
+"""Dependency order: views name entities, on-demand views name views, services name views."""
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from skewless.definitions import Entity, FeatureService, FeatureView, definition_hash
+from skewless.definitions import (
+    Entity,
+    FeatureService,
+    FeatureView,
+    OnDemandFeatureView,
+    definition_hash,
+)
 from skewless.errors import UnknownObjectError
 
 __all__ = ["RegistrySnapshot", "data_version"]
@@ -28,6 +34,7 @@ class RegistrySnapshot:
     entities: Mapping[str, Entity] = field(default_factory=dict)
     feature_views: Mapping[str, FeatureView] = field(default_factory=dict)
     feature_services: Mapping[str, FeatureService] = field(default_factory=dict)
+    on_demand_feature_views: Mapping[str, OnDemandFeatureView] = field(default_factory=dict)
 
     def get_entity(self, name: str) -> Entity:
         return _get(self.entities, name, "entity")
@@ -37,6 +44,9 @@ class RegistrySnapshot:
 
     def get_feature_service(self, name: str) -> FeatureService:
         return _get(self.feature_services, name, "feature service")
+
+    def get_on_demand_feature_view(self, name: str) -> OnDemandFeatureView:
+        return _get(self.on_demand_feature_views, name, "on-demand feature view")
 
     def online_table(self, view: FeatureView) -> str:
         """The online store table holding ``view`` at its current data version."""

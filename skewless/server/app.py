@@ -1,10 +1,12 @@
 """The ASGI application of the feature server (Starlette).
 
-Reads stay on the event loop: an online read of a few entities is tens of microseconds of
-work, less than a hop to a worker thread would cost, and reads that arrive together share
-one store call (:mod:`skewless.server.batching`). Pushes, which may write files and wait for
-the disk, run in a worker thread. A background task re-reads the registry as soon as its
-version changes, so new definitions are served within ``registry_poll_seconds``.
+Reads stay on the event loop, for every online store: reads that arrive together share one
+store call (:mod:`skewless.server.batching`), and a batch costs tens of microseconds of work
+plus, on Redis, one round trip, less than a hop to a worker thread would cost (under load
+that hop waits for the event loop to give up the GIL, up to ``sys.getswitchinterval()``).
+Pushes, which may write files and wait for the disk, run in a worker thread. A background
+task re-reads the registry as soon as its version changes, so new definitions are served
+within ``registry_poll_seconds``.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ class _Server:
         self.store = store
         self.settings = settings
         self.metrics = Metrics(list(ROUTES))
-        self.reads = ReadBatcher(store, offload=_offload_reads(store, settings))
+        self.reads = ReadBatcher(store, offload=settings.offload_reads)
         self.refreshes = 0
         self.pushed_rows = 0
         self._push_lock = threading.Lock()
@@ -234,12 +236,6 @@ class _Server:
         self.store.refresh_registry()
         logger.info("registry changed: now serving version %s", self.store.snapshot().version)
         return True
-
-
-def _offload_reads(store: FeatureStore, settings: ServerSettings) -> bool:
-    if settings.offload_reads is not None:
-        return settings.offload_reads
-    return getattr(store.config.online_store, "type", None) != "sqlite"
 
 
 def create_app(store: FeatureStore, settings: ServerSettings | None = None) -> Starlette:

@@ -5,7 +5,8 @@ call is in flight) and ask for the same features
 with the same entity columns are answered by one ``get_online_features`` call over all their
 entities; the answer is then cut back into one response per request. With a networked online
 store (Redis) that turns N round trips into one pipelined round trip; with SQLite it saves
-the per-call overhead. A request waits at most one extra turn of the event loop.
+the per-call overhead. A request waits at most one extra turn of the event loop (plus the
+store call in flight when it arrived).
 """
 
 from __future__ import annotations
@@ -93,8 +94,10 @@ class ReadBatcher:
     Args:
         store: the feature store to read.
         offload: run store calls in one worker thread instead of on the event loop, so that
-            the loop keeps accepting requests during a network round trip (for Redis). One
-            call is in flight at a time; requests arriving meanwhile form the next batch.
+            the loop keeps accepting requests during a network round trip (worth it only
+            when round trips take milliseconds: under load, the worker's answer waits for
+            the busy event loop to hand over the GIL). One call is in flight at a time;
+            requests arriving meanwhile form the next batch.
     """
 
     def __init__(self, store: FeatureStore, offload: bool = False) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from starlette.requests import ClientDisconnect
 
 from skewless.errors import (
     ConfigError,
@@ -82,26 +83,42 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, refusing (413) one larger than ``limit`` bytes.
 
     The declared Content-Length is checked first, then the bytes actually received, so a
-    chunked or lying client cannot get past the limit.
+    chunked or lying client cannot get past the limit. The header and the body are read
+    straight from the ASGI scope and messages (building Starlette's header mapping and body
+    stream costs more than the rest of a small read).
     """
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            size = int(declared)
-        except ValueError:
-            raise RequestProblem(
-                400, "bad_content_length", f"Content-Length {declared!r} is not a number"
-            ) from None
-        if size > limit:
-            raise _too_large(size, limit)
+    for name, value in request.scope["headers"]:
+        if name == b"content-length":
+            declared = value.decode("latin-1")
+            try:
+                size = int(declared)
+            except ValueError:
+                raise RequestProblem(
+                    400, "bad_content_length", f"Content-Length {declared!r} is not a number"
+                ) from None
+            if size > limit:
+                raise _too_large(size, limit)
+            break
+    receive = request.receive
     chunks: list[bytes] = []
     received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > limit:
-            raise _too_large(received, limit)
-        chunks.append(chunk)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    while True:
+        message = await receive()
+        kind = message["type"]
+        if kind == "http.request":
+            chunk = message.get("body", b"")
+            if chunk:
+                received += len(chunk)
+                if received > limit:
+                    raise _too_large(received, limit)
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        elif kind == "http.disconnect":
+            raise ClientDisconnect()
+    if len(chunks) == 1:
+        return chunks[0]
+    return b"".join(chunks)
 
 
 def _too_large(size: int, limit: int) -> RequestProblem:

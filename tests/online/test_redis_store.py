@@ -8,6 +8,7 @@ backends); every test here runs against a real ``redis-server`` on a loopback po
 from __future__ import annotations
 
 import re
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -165,6 +166,67 @@ def test_a_restarted_server_is_reconnected_and_the_script_reloaded() -> None:
     finally:
         store.close()
         server.stop()
+
+
+def test_every_stale_connection_is_replaced_after_a_restart() -> None:
+    if find_redis_server() is None:
+        pytest.skip("redis-server is not installed")
+    server = RedisServer().start()
+    port = server.port
+    store = _open(server.connection_string)
+    try:
+        store.write(T, [(_key(1), 5, None, b"[5]")])
+        held = [store._connection() for _ in range(4)]  # four connections, all opened
+        for conn in held:
+            conn.connect()
+            store._idle.append(conn)
+        server.stop()
+        server = RedisServer(port=port).start()  # every idle connection is now stale
+        store.write(T, [(_key(1), 6, None, b"[6]")])
+        for _ in range(8):  # each stale connection is used in turn: every read succeeds
+            assert store.read([(T, [_key(1)])]) == [[(6, b"[6]")]]
+    finally:
+        store.close()
+        server.stop()
+
+
+def test_reads_from_many_threads_get_their_own_answers(server: RedisServer) -> None:
+    store = _open(server.connection_string)
+    store.write(T, [(_key(i), i, None, f"[{i}]".encode()) for i in range(64)])
+    failures: list[str] = []
+
+    def reader(n: int) -> None:
+        for round_ in range(150):
+            keys = [(n * 7 + round_ + j) % 64 for j in range(1 + round_ % 5)]
+            got = store.read([(T, [_key(k) for k in keys])])
+            if got != [[(k, f"[{k}]".encode()) for k in keys]]:
+                failures.append(f"thread {n} round {round_}: {got}")
+
+    threads = [threading.Thread(target=reader, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not failures, failures[:3]
+    store.close()
+
+
+def test_close_disconnects_and_the_store_reconnects(server: RedisServer, raw: redis.Redis) -> None:
+    def clients() -> int:
+        return len(raw.client_list())  # includes the raw client itself
+
+    baseline = clients()
+    store = _open(server.connection_string)
+    store.write(T, [(_key(1), 1, None, b"[1]")])
+    assert store.read([(T, [_key(1)])]) == [[(1, b"[1]")]]
+    assert clients() > baseline
+    store.close()
+    deadline = time.monotonic() + 5
+    while clients() > baseline and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert clients() == baseline
+    assert store.read([(T, [_key(1)])]) == [[(1, b"[1]")]]
+    store.close()
 
 
 def test_a_flushed_script_is_loaded_again_and_rows_keep_their_order(

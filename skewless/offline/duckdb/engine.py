@@ -37,8 +37,8 @@ from skewless.offline.query import (
     MaxCreatedQuery,
     PointInTimeQuery,
     SourceRead,
-    ViewJoin,
     build_source_read,
+    view_join,
 )
 from skewless.offline.sources import resolve_files
 
@@ -161,7 +161,7 @@ class DuckDBEngine:
             event_ts=_EVENT_TS,
             output_ts=_OUTPUT_TS,
         )
-        views = tuple(ViewJoin.of(r, read) for r, read in zip(requests, reads, strict=True))
+        views = tuple(view_join(r, read) for r, read in zip(requests, reads, strict=True))
         return DuckDBRetrieval(self, PointInTimeQuery(relation, views), entity_df, requests)
 
     # -- materialization ------------------------------------------------------------------

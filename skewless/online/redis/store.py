@@ -19,12 +19,14 @@ Each script call is atomic; a ``write`` of more rows than that is a sequence of 
 from __future__ import annotations
 
 import math
+import os
 import struct
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import NoReturn
 
 import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -164,6 +166,11 @@ class RedisOnlineStore:
         self._margin_us = None if margin is None else math.ceil(margin * 1_000_000)
         self._pool = self.address.connection_pool()
         self._client = redis.Redis(connection_pool=self._pool)
+        # Connections of the read/write path, outside the pool: taking one is a list pop
+        # (atomic), where the pool takes a lock, polls the socket and records metrics.
+        self._idle: list[redis.Connection] = []
+        self._opened: list[redis.Connection] = []
+        self._pid = os.getpid()
         self._ttl_us: dict[str, int] = {}
         self._prefixes: dict[str, bytes] = {}
         self._sha: bytes | None = None
@@ -195,15 +202,29 @@ class RedisOnlineStore:
         return prefix
 
     # -- the round trip --------------------------------------------------------------------
-    def _exchange(self, commands: list[bytes], doing: str) -> list[object]:
+    def _connection(self) -> redis.Connection:
+        """An idle connection of this process (opened on first use), for one exchange."""
+        if self._pid != os.getpid():  # forked: the parent's connections are not ours
+            self._idle, self._opened, self._pid = [], [], os.getpid()
+        try:
+            return self._idle.pop()
+        except IndexError:
+            pool = self._pool
+            conn: redis.Connection = pool.connection_class(**pool.connection_kwargs)
+            self._opened.append(conn)
+            return conn
+
+    def _exchange(self, commands: list[bytes], doing: str = "", keys: int = 0) -> list[object]:
         """Send packed commands in one round trip and return every reply (errors as values).
 
         A connection that broke (a server restart, an idle timeout) is replaced once: every
-        command the store sends can safely be sent again.
+        command the store sends can safely be sent again. A connection goes back to the idle
+        list only after every reply was read, so the next user never sees stale replies.
+        ``doing`` names the work in error messages (default: reading ``keys`` keys).
         """
-        with translate_errors(self.address, doing):
+        conn = self._connection()
+        try:
             for attempt in (0, 1):
-                conn = self._pool.get_connection()
                 try:
                     conn.send_packed_command(commands, check_health=False)
                     replies: list[object] = []
@@ -214,14 +235,19 @@ class RedisOnlineStore:
                             replies.append(exc)
                     return replies
                 except _RETRYABLE:
-                    conn.disconnect()
+                    conn.disconnect()  # the next attempt opens a fresh connection
                     if attempt:
                         raise
-                except BaseException:
-                    conn.disconnect()  # unread replies would confuse the next user
-                    raise
-                finally:
-                    self._pool.release(conn)
+        except BaseException as exc:
+            conn.disconnect()  # unread replies would confuse the next user
+            self._failed(exc, doing or f"reading {keys:,} key(s)")
+        finally:
+            self._idle.append(conn)
+        raise AssertionError("unreachable")
+
+    def _failed(self, exc: BaseException, doing: str) -> NoReturn:
+        with translate_errors(self.address, doing):
+            raise exc
         raise AssertionError("unreachable")
 
     def _script_sha(self, doing: str) -> bytes:
@@ -326,7 +352,7 @@ class RedisOnlineStore:
             _command(b"MGET", *keys[i : i + MGET_KEYS_PER_CALL])
             for i in range(0, len(keys), MGET_KEYS_PER_CALL)
         ]
-        replies = self._exchange(commands, f"reading {len(keys):,} key(s)")
+        replies = self._exchange(commands, keys=len(keys))
         values: list[bytes | None] = []
         for reply in replies:
             values += reply  # type: ignore[arg-type]
@@ -351,4 +377,6 @@ class RedisOnlineStore:
 
     def close(self) -> None:
         """Close every connection; the store reconnects if used again."""
+        for conn in list(self._opened):
+            conn.disconnect()
         self._pool.disconnect()
