@@ -22,6 +22,7 @@ import pyarrow as pa
 from skewless._contracts import OfflineResult, ViewRequest
 from skewless._types import Array, DType
 from skewless.definitions import FeatureService, FeatureView, Field, OnDemandFeatureView
+from skewless.definitions.feature_view import resolve_projection
 from skewless.errors import (
     DefinitionError,
     EntityFrameError,
@@ -434,19 +435,7 @@ def check_on_demand_views(
             )
         fields: list[Field] = []
         for projection in odfv.sources:
-            view = views.get(projection.view_name)
-            if view is None:
-                names = ", ".join(sorted(views)) or "none"
-                raise DefinitionError(
-                    f"{what} reads unknown feature view {projection.view_name!r} "
-                    f"(views: {names}): define and apply the view"
-                )
-            missing = [f for f in projection.features if f not in view.feature_names]
-            if missing:
-                raise DefinitionError(
-                    f"{what} reads feature(s) {missing} that feature view {view.name!r} does "
-                    f"not have (features: {', '.join(view.feature_names)})"
-                )
+            view = resolve_projection(projection, views, what, "reads")
             fields += [Field(name=f, dtype=view.dtype_of(f)) for f in projection.features]
         inputs = {f.name for f in fields} | {f.name for f in odfv.request_columns}
         clash = sorted(set(odfv.feature_names) & inputs)

@@ -34,6 +34,7 @@ from skewless.definitions import (
     from_spec,
     kind_of,
 )
+from skewless.definitions.feature_view import resolve_projection
 from skewless.definitions.on_demand import comparable_spec
 from skewless.errors import DefinitionError, SchemaMismatchError
 from skewless.offline.sources import push_target
@@ -210,20 +211,7 @@ def _check_services(target: Mapping[Kind, Mapping[str, Any]]) -> None:
     services: Mapping[str, FeatureService] = target["feature_service"]
     for service in services.values():
         for projection in service.projections:
-            view = views.get(projection.view_name)
-            if view is None:
-                names = ", ".join(sorted(views)) or "none"
-                raise DefinitionError(
-                    f"feature service {service.name!r} names unknown feature view "
-                    f"{projection.view_name!r} (views: {names}): define and apply the view"
-                )
-            missing = [f for f in projection.features if f not in view.feature_names]
-            if missing:
-                raise DefinitionError(
-                    f"feature service {service.name!r} names feature(s) {missing} that "
-                    f"feature view {view.name!r} does not have (features: "
-                    f"{', '.join(view.feature_names)}): fix the service or the view"
-                )
+            resolve_projection(projection, views, f"feature service {service.name!r}", "names")
 
 
 def check_view_schema(view: FeatureView, schema: pa.Schema) -> None:

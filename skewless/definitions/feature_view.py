@@ -15,7 +15,7 @@ from skewless.definitions.push_source import PushSource, source_from_spec
 from skewless.definitions.sources import FileSource
 from skewless.errors import DefinitionError
 
-__all__ = ["FeatureView", "FeatureViewProjection"]
+__all__ = ["FeatureView", "FeatureViewProjection", "resolve_projection"]
 
 
 @dataclass(frozen=True, init=False)
@@ -230,3 +230,30 @@ class FeatureViewProjection:
     @property
     def refs(self) -> list[str]:
         return [f"{self.view_name}:{f}" for f in self.features]
+
+
+def resolve_projection(
+    projection: FeatureViewProjection, views: Mapping[str, FeatureView], what: str, verb: str
+) -> FeatureView:
+    """The view a projection names, checked to exist and to have the projected features.
+
+    ``what`` names the definition holding the projection and ``verb`` what it does with it
+    (``"names"``, ``"reads"``), for the error message.
+
+    Raises:
+        DefinitionError: the view is unknown or lacks one of the features.
+    """
+    view = views.get(projection.view_name)
+    if view is None:
+        names = ", ".join(sorted(views)) or "none"
+        raise DefinitionError(
+            f"{what} {verb} unknown feature view {projection.view_name!r} (views: {names}): "
+            "define and apply the view"
+        )
+    missing = [f for f in projection.features if f not in view.feature_names]
+    if missing:
+        raise DefinitionError(
+            f"{what} {verb} feature(s) {missing} that feature view {view.name!r} does not have "
+            f"(features: {', '.join(view.feature_names)}): fix one or the other"
+        )
+    return view
