@@ -38,6 +38,7 @@ from skewless.push import (
     prepare_push,
     push,
     push_views,
+    pushed_columns,
 )
 
 if TYPE_CHECKING:
@@ -245,14 +246,7 @@ class StorePushSink:
 
     def decoder(self) -> EntryDecoder:
         source = self.views[0].batch_source
-        dtypes: dict[str, DType | None] = {}
-        for view in self.views:
-            declared = {f.name: f.dtype for f in view.schema}
-            for ent in view.entities:
-                for key in ent.join_keys:
-                    dtypes.setdefault(key, declared.get(key) or ent.value_type)
-            for feature in view.features:
-                dtypes.setdefault(feature.name, feature.dtype)
+        dtypes = pushed_columns(self.views)
         mapping = source.field_mapping
         inverse = {dst: src for src, dst in mapping.items()}
         for name, dtype in list(dtypes.items()):

@@ -54,6 +54,7 @@ __all__ = [
     "push",
     "push_source_names",
     "push_views",
+    "pushed_columns",
     "write_parquet_atomically",
 ]
 
@@ -304,14 +305,7 @@ def _normalize(
     created_name = source.created_timestamp_column
     created_name = mapping.get(created_name, created_name) if created_name else ""
     known = {ts_name, created_name} - {""}
-    dtypes: dict[str, DType | None] = {}
-    for view in views:
-        declared = {f.name: f.dtype for f in view.schema}
-        for ent in view.entities:
-            for key in ent.join_keys:
-                dtypes.setdefault(key, declared.get(key) or ent.value_type)
-        for feature in view.features:
-            dtypes.setdefault(feature.name, feature.dtype)
+    dtypes = pushed_columns(views)
     known |= set(dtypes)
     unknown = [c for c in columns if c not in known]
     required = [ts_name, *dtypes]
@@ -513,3 +507,17 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def pushed_columns(views: Sequence[FeatureView]) -> dict[str, DType | None]:
+    """Every column a push to ``views`` must carry besides the times: join keys (typed by the
+    view's schema or the entity, else None) then each view's source value columns."""
+    dtypes: dict[str, DType | None] = {}
+    for view in views:
+        declared = {f.name: f.dtype for f in view.schema}
+        for ent in view.entities:
+            for key in ent.join_keys:
+                dtypes.setdefault(key, declared.get(key) or ent.value_type)
+        for column in view.value_columns:
+            dtypes.setdefault(column.name, column.dtype)
+    return dtypes
