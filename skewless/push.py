@@ -430,8 +430,8 @@ def _offline_table(
         created_name = source.field_mapping.get(created, created)
         columns[inverse.get(created_name, created_name)] = table.column(CREATED_TS)
     for view in views:
-        for feature in view.feature_names:
-            columns.setdefault(inverse.get(feature, feature), table.column(feature))
+        for column in view.value_columns:
+            columns.setdefault(inverse.get(column.name, column.name), table.column(column.name))
     schema = _existing_schema(existing)
     if schema is None:
         return pa.table(columns)
