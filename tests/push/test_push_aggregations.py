@@ -42,9 +42,13 @@ def test_pushed_raw_events_count_in_window_aggregates(tmp_path: Path) -> None:
     entity = pa.table(
         {"user_id": [1, 1, 2], "event_timestamp": pa.array([h(4), h(3), h(4)], STAMP)}
     )
-    got = store.get_historical_features(
-        entity, ["amounts:sum_amount_3h", "amounts:count_amount_lifetime"]
-    ).to_arrow().to_pydict()
+    got = (
+        store.get_historical_features(
+            entity, ["amounts:sum_amount_3h", "amounts:count_amount_lifetime"]
+        )
+        .to_arrow()
+        .to_pydict()
+    )
     # user 1 at h4: (h1, h4] holds 5.0 and 7.0 (h1 is the open edge); at h3: (h0, h3] 1.0 + 5.0.
     assert got["sum_amount_3h"] == [12.0, 6.0, 2.0]
     assert got["count_amount_lifetime"] == [3, 2, 1]
