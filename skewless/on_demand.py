@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from skewless._contracts import OfflineResult, ViewRequest
 from skewless._types import Array, DType
-from skewless.definitions import FeatureService, FeatureView, Field, OnDemandFeatureView
+from skewless.definitions import FeatureView, Field, OnDemandFeatureView
 from skewless.definitions.feature_view import resolve_projection
 from skewless.errors import (
     DefinitionError,
@@ -98,11 +98,7 @@ def resolve(
         FeatureNotFoundError: unknown views or features, or an output name clash.
     """
     odfvs = snapshot.on_demand_feature_views
-    pairs = (
-        []
-        if isinstance(features, FeatureService)
-        else [p for p in parse_refs(features, snapshot) if p[0] in odfvs]
-    )
+    pairs = [p for p in parse_refs(features, snapshot) if p[0] in odfvs]
     if not pairs:
         views = resolve_requests(features, snapshot, full_feature_names)
         refs = tuple(f"{r.view.name}:{f}" for r in views for f in r.features)

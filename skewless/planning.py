@@ -207,7 +207,7 @@ def _check_push_view(view: FeatureView, repo_path: Any) -> None:
 
 
 def _check_services(target: Mapping[Kind, Mapping[str, Any]]) -> None:
-    views: Mapping[str, FeatureView] = target["feature_view"]
+    views = {**target["feature_view"], **target["on_demand_feature_view"]}
     services: Mapping[str, FeatureService] = target["feature_service"]
     for service in services.values():
         for projection in service.projections:

@@ -8,6 +8,7 @@ from typing import Any
 
 from skewless.definitions._names import check_identifier, check_tags
 from skewless.definitions.feature_view import FeatureView, FeatureViewProjection
+from skewless.definitions.on_demand import OnDemandFeatureView
 from skewless.errors import DefinitionError
 
 __all__ = ["FeatureService"]
@@ -37,7 +38,7 @@ class FeatureService:
         self,
         *,
         name: str,
-        features: Sequence[FeatureView | FeatureViewProjection],
+        features: Sequence[FeatureView | FeatureViewProjection | OnDemandFeatureView],
         description: str = "",
         tags: Mapping[str, str] | None = None,
         owner: str = "",
@@ -49,10 +50,12 @@ class FeatureService:
                 projections.append(FeatureViewProjection(item.name, item.feature_names, item))
             elif isinstance(item, FeatureViewProjection):
                 projections.append(item)
+            elif isinstance(item, OnDemandFeatureView):
+                projections.append(FeatureViewProjection(item.name, item.feature_names))
             else:
                 raise DefinitionError(
-                    f"feature service {name!r}: {item!r} is neither a FeatureView nor "
-                    'view[["feature", ...]]'
+                    f"feature service {name!r}: {item!r} is neither a FeatureView, an "
+                    'OnDemandFeatureView nor view[["feature", ...]]'
                 )
         if not projections:
             raise DefinitionError(f"feature service {name!r} lists no features")

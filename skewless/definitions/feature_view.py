@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from skewless._types import DType
 from skewless.definitions._names import check_identifier, check_tags
@@ -232,9 +232,22 @@ class FeatureViewProjection:
         return [f"{self.view_name}:{f}" for f in self.features]
 
 
+class NamedFeatures(Protocol):
+    """Anything a projection can name: a feature view or an on-demand feature view."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def feature_names(self) -> tuple[str, ...]: ...
+
+
+V = TypeVar("V", bound=NamedFeatures)
+
+
 def resolve_projection(
-    projection: FeatureViewProjection, views: Mapping[str, FeatureView], what: str, verb: str
-) -> FeatureView:
+    projection: FeatureViewProjection, views: Mapping[str, V], what: str, verb: str
+) -> V:
     """The view a projection names, checked to exist and to have the projected features.
 
     ``what`` names the definition holding the projection and ``verb`` what it does with it
