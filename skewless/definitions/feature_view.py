@@ -10,7 +10,7 @@ from typing import Any, Protocol, TypeVar
 from skewless._types import DType
 from skewless.definitions._names import check_identifier, check_tags
 from skewless.definitions.entity import Entity
-from skewless.definitions.field import Field
+from skewless.definitions.field import Field, check_fields
 from skewless.definitions.push_source import PushSource, source_from_spec
 from skewless.definitions.sources import FileSource
 from skewless.errors import DefinitionError
@@ -83,14 +83,8 @@ class FeatureView:
         keys = [k for ent in ents for k in ent.join_keys]
         if len(set(keys)) != len(keys):
             raise DefinitionError(f"{what}: its entities repeat a join key: {keys}")
-        fields = tuple(schema or ())
-        for f in fields:
-            if not isinstance(f, Field):
-                raise DefinitionError(f"{what}: schema entries must be Field(...), got {f!r}")
+        fields = check_fields(schema, what, "field(s)")
         names = [f.name for f in fields]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise DefinitionError(f"{what} declares field(s) {dupes} twice: keep one of each")
         reserved = {source.timestamp_field, source.created_timestamp_column} - {""}
         clash = sorted(reserved & set(names))
         if clash:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,7 +10,7 @@ from skewless._types import DType, dtype_from_name
 from skewless.definitions._names import check_identifier, check_tags
 from skewless.errors import DefinitionError
 
-__all__ = ["Field"]
+__all__ = ["Field", "check_fields"]
 
 
 @dataclass(frozen=True, init=False)
@@ -63,3 +63,20 @@ class Field:
             description=spec.get("description", ""),
             tags=spec.get("tags"),
         )
+
+
+def check_fields(schema: Sequence[Field] | None, what: str, noun: str) -> tuple[Field, ...]:
+    """``schema`` as a tuple, checked to hold only ``Field``s with distinct names.
+
+    ``what`` names the definition and ``noun`` its entries (``"field(s)"``, ``"output(s)"``)
+    in error messages.
+    """
+    fields = tuple(schema or ())
+    for f in fields:
+        if not isinstance(f, Field):
+            raise DefinitionError(f"{what}: schema entries must be Field(...), got {f!r}")
+    names = [f.name for f in fields]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise DefinitionError(f"{what} declares {noun} {dupes} twice: keep one of each")
+    return fields

@@ -19,7 +19,7 @@ import cloudpickle
 
 from skewless.definitions._names import check_identifier, check_tags
 from skewless.definitions.feature_view import FeatureView, FeatureViewProjection
-from skewless.definitions.field import Field
+from skewless.definitions.field import Field, check_fields
 from skewless.errors import DefinitionError
 
 __all__ = ["OnDemandFeatureView", "RequestSource", "on_demand_feature_view"]
@@ -140,16 +140,9 @@ class OnDemandFeatureView:
                 f"{what}: input column(s) {dupes} come from more than one source; the function "
                 "receives inputs by name, so project them apart (view[['a']])"
             )
-        fields = tuple(schema or ())
-        if not fields:
+        if not schema:
             raise DefinitionError(f"{what} has no schema: list its outputs as Field(...)s")
-        for f in fields:
-            if not isinstance(f, Field):
-                raise DefinitionError(f"{what}: schema entries must be Field(...), got {f!r}")
-        names = [f.name for f in fields]
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise DefinitionError(f"{what} declares output(s) {twice} twice: keep one of each")
+        fields = check_fields(schema, what, "output(s)")
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "sources", tuple(projections))
         object.__setattr__(self, "request_sources", tuple(requests))
