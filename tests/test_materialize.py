@@ -15,13 +15,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from embedded_store import embedded_store
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skewless import Entity, FeatureStore, FeatureView, Field, FileSource
 from skewless._contracts import OnlineRow
 from skewless._progress import progress
-from skewless.config import RepoConfig, SqliteOnlineConfig
+from skewless.config import SqliteOnlineConfig
 from skewless.errors import MaterializationError, TimeRangeError, UnknownObjectError
 from skewless.materialize import MaterializeContext, materialize, materialize_incremental
 from skewless.online.codec import encode_key
@@ -80,13 +81,7 @@ def write_rows(root: Path, rows: list[dict[str, Any]], part: int = 0) -> None:
 
 
 def open_store(root: Path, now: datetime = FAR) -> FeatureStore:
-    config = RepoConfig(
-        project="shop",
-        registry={"path": str(root / "registry.db")},
-        online_store={"type": "sqlite", "path": str(root / "online.db")},
-        repo_path=root,
-    )
-    return FeatureStore(config=config, clock=lambda: now)
+    return embedded_store(root, now)
 
 
 @pytest.fixture

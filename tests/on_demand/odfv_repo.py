@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from embedded_store import embedded_store
 
 from skewless import (
     Entity,
@@ -19,7 +20,6 @@ from skewless import (
     RequestSource,
     on_demand_feature_view,
 )
-from skewless.config import RepoConfig
 from skewless.types import Float64, Int64, String
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
@@ -93,13 +93,7 @@ def write_stats(root: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def make_store(root: Path, now: datetime = T0) -> FeatureStore:
-    config = RepoConfig(
-        project="odfv",
-        registry={"path": str(root / "registry.db")},
-        online_store={"type": "sqlite", "path": str(root / "online.db")},
-        repo_path=root,
-    )
-    return FeatureStore(config=config, clock=lambda: now)
+    return embedded_store(root, now, project="odfv")
 
 
 SAMPLE = [

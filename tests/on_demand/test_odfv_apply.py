@@ -187,7 +187,7 @@ def test_repository_definitions_run_in_another_process(root: Path) -> None:
         import sys
         from datetime import datetime, timezone
         from pathlib import Path
-        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        sys.path[:0] = [{str(Path(__file__).parent)!r}, {str(Path(__file__).parent.parent)!r}]
         from odfv_repo import make_store
         store = make_store(Path({str(root)!r}))
         rows = {{"user_id": [1, 2, 3], "amount": [2.0, 1.0, 1.0]}}

@@ -8,9 +8,9 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from embedded_store import embedded_store
 
 from skewless import Entity, FeatureStore, FeatureView, Field, FileSource, PushSource
-from skewless.config import RepoConfig
 from skewless.types import Float64, Int64, String
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
@@ -76,13 +76,7 @@ def write_history(root: Path, rows: list[dict[str, Any]], name: str = "part-000.
 
 
 def open_store(root: Path, now: datetime = FAR) -> FeatureStore:
-    config = RepoConfig(
-        project="shop",
-        registry={"path": str(root / "registry.db")},
-        online_store={"type": "sqlite", "path": str(root / "online.db")},
-        repo_path=root,
-    )
-    return FeatureStore(config=config, clock=lambda: now)
+    return embedded_store(root, now)
 
 
 HISTORY = [
