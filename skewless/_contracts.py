@@ -7,7 +7,7 @@ Python values; neither knows about the registry or the CLI.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,9 +15,10 @@ from typing import Protocol, runtime_checkable
 
 import pyarrow as pa
 
-from skewless.definitions import FeatureView
+from skewless.definitions import BatchFeatureView, FeatureView
 
 __all__ = [
+    "Merge",
     "OfflineEngine",
     "OfflineResult",
     "OnlineRow",
@@ -98,6 +99,27 @@ class OfflineEngine(Protocol):
         """The greatest created timestamp among rows with ``start <= ts <= end`` (None if none)."""
         ...
 
+    def window_events(
+        self,
+        view: BatchFeatureView,
+        start: datetime | None,
+        end: datetime,
+        *,
+        since: datetime | None = None,
+        late_created_after: datetime | None = None,
+        batch_rows: int = 100_000,
+    ) -> Iterator[pa.RecordBatch]:
+        """The events of every key with a row in ``[start, end]`` (or, with
+        ``late_created_after``, a row before ``start`` created after it): its rows with
+        ``since < ts <= end``, deduplicated by ``event_id``, ordered by key and then as
+        "Which row wins" ranks them (oldest first).
+
+        Batches hold the join keys, ``__event_ts`` and ``__created_ts`` (timestamp[us, UTC]),
+        ``__event_id`` when the view names one, then the aggregated columns with their
+        declared types. Streamed: memory does not grow with the range.
+        """
+        ...
+
     def close(self) -> None: ...
 
 
@@ -106,6 +128,10 @@ OnlineRow = tuple[bytes, int, int | None, bytes]
 
 StoredRow = tuple[int, bytes]
 """(event time in µs, encoded values) as held by an online store."""
+
+
+Merge = Callable[[list[StoredRow | None]], list[StoredRow | None]]
+"""Given the stored rows of some keys, the rows to store instead (None: keep as is)."""
 
 
 class OnlineStore(Protocol):
@@ -124,6 +150,15 @@ class OnlineStore(Protocol):
         """For each ``(table, keys)``, the stored row of each key (None when absent), in order.
 
         All lookups go to the store in one batched call.
+        """
+        ...
+
+    def update(self, table: str, keys: Sequence[bytes], merge: Merge) -> None:
+        """Read the rows of ``keys``, call ``merge`` with them (None where absent) and store
+        what it returns for each key (None: leave the key as it is), atomically: no other
+        write to these keys lands in between, and a failing ``merge`` writes nothing.
+
+        ``merge`` may be called more than once (a store may retry after a conflict).
         """
         ...
 

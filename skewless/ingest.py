@@ -31,6 +31,7 @@ import orjson
 import pyarrow.parquet as pq
 
 from skewless._types import Array, Bool, Bytes, DType, Float32, Float64, Int32, Int64
+from skewless.definitions import BatchFeatureView
 from skewless.errors import ConfigError, SkewlessError
 from skewless.push import (
     PushContext,
@@ -233,6 +234,16 @@ class StorePushSink:
         self.to = to
         self.stream = stream
         self.views = push_views(store.snapshot(), push_source)
+        if to != "offline":
+            for view in self.views:
+                if isinstance(view, BatchFeatureView) and view.online and not view.event_id:
+                    logger.warning(
+                        "feature view %s aggregates the events of %s without an event_id: a "
+                        "re-delivered stream entry counts twice in its online windows; name "
+                        "the column identifying each event with BatchFeatureView(event_id=...)",
+                        view.name,
+                        push_source,
+                    )
 
     def _context(self) -> PushContext:
         store = self.store

@@ -14,17 +14,19 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Protocol
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from skewless._contracts import OfflineEngine, OnlineStore
 from skewless._progress import progress
-from skewless._time import to_utc
+from skewless._time import to_micros, to_utc
 from skewless.definitions import BatchFeatureView, FeatureView
 from skewless.errors import MaterializationError, SkewlessError, TimeRangeError, UnknownObjectError
 from skewless.online.codec import ViewCodec
+from skewless.online.window_state import StateLayout
 from skewless.registry.records import Watermark
 from skewless.registry.snapshot import RegistrySnapshot
+from skewless.window_online import events_by_key, rebuild_states, state_ttl
 
 __all__ = [
     "DEFAULT_BATCH_ROWS",
@@ -178,7 +180,7 @@ def materialize_incremental(
             if view.source.created_timestamp_column:
                 late_after = mark.max_created
         else:
-            start = end - view.ttl if view.ttl else None
+            start = _first_start(view, end)
         if start is not None and start > end:
             note = f"already materialized up to {start.isoformat()}"
             done.append(ViewMaterialization(view.name, 0, start, end, 0.0, note))
@@ -187,9 +189,20 @@ def materialize_incremental(
     return MaterializeReport(tuple(done))
 
 
+def _first_start(view: FeatureView, end: datetime) -> datetime | None:
+    """Where a view's first incremental run starts: ``end - ttl`` (``end - longest window``
+    for aggregation views); None (all history) when unbounded or lifetime."""
+    if isinstance(view, BatchFeatureView):
+        windows = [a.time_window for a in view.aggregations]
+        if any(w is None for w in windows):
+            return None
+        return end - max(w for w in windows if w is not None)
+    return end - view.ttl if view.ttl else None
+
+
 def _views(snapshot: RegistrySnapshot, names: Sequence[str] | None) -> list[FeatureView]:
     if names is None:
-        return _without_windows([v for v in snapshot.feature_views.values() if v.online])
+        return [v for v in snapshot.feature_views.values() if v.online]
     if isinstance(names, str):
         names = [names]
     known = snapshot.feature_views
@@ -206,19 +219,7 @@ def _views(snapshot: RegistrySnapshot, names: Sequence[str] | None) -> list[Feat
             f"feature view(s) {', '.join(map(repr, offline_only))} have online=False, so they "
             "are not materialized: set online=True and apply, or leave them out"
         )
-    return _without_windows([known[n] for n in dict.fromkeys(names)])
-
-
-def _without_windows(views: list[FeatureView]) -> list[FeatureView]:
-    """Refuse aggregation views: their online values need window state that is not kept yet."""
-    windowed = [v.name for v in views if isinstance(v, BatchFeatureView)]
-    if windowed:
-        raise MaterializationError(
-            f"feature view(s) {', '.join(map(repr, windowed))} compute window aggregations, "
-            "which are available offline (get_historical_features) but not online yet: set "
-            "online=False on them and apply, or pass the other views by name"
-        )
-    return views
+    return [known[n] for n in dict.fromkeys(names)]
 
 
 def _materialize_view(
@@ -232,8 +233,8 @@ def _materialize_view(
 ) -> ViewMaterialization:
     began = time.perf_counter()
     table = ctx.snapshot.online_table(view)
-    ctx.online.set_table_ttl(table, view.ttl)
-    codec = ViewCodec(view)
+    ttl = state_ttl(view) if isinstance(view, BatchFeatureView) else view.ttl
+    ctx.online.set_table_ttl(table, ttl)
     max_created = None
     if record_created and view.source.created_timestamp_column:
         # Read before the rows: anything created while the run reads is then "not yet seen"
@@ -242,12 +243,16 @@ def _materialize_view(
     written = 0
     with progress(f"materialize {view.name}", enabled=ctx.show_progress) as bar:
         try:
-            for batch in ctx.engine.latest_per_key(
-                view, start, end, late_created_after=late_after, batch_rows=ctx.batch_rows
-            ):
-                if batch.num_rows:
-                    written += ctx.online.write(table, codec.encode_rows(batch))
-                    bar.advance(batch.num_rows)
+            if isinstance(view, BatchFeatureView):
+                written = _write_states(ctx, view, table, start, end, late_after, bar)
+            else:
+                codec = ViewCodec(view)
+                for batch in ctx.engine.latest_per_key(
+                    view, start, end, late_created_after=late_after, batch_rows=ctx.batch_rows
+                ):
+                    if batch.num_rows:
+                        written += ctx.online.write(table, codec.encode_rows(batch))
+                        bar.advance(batch.num_rows)
         except SkewlessError:
             raise
         except Exception as exc:
@@ -271,3 +276,28 @@ def _materialize_view(
     )
     note = "" if recorded is not False else "the view changed meanwhile; nothing kept"
     return ViewMaterialization(view.name, written, start, end, seconds, note)
+
+
+def _write_states(
+    ctx: MaterializeContext,
+    view: BatchFeatureView,
+    table: str,
+    start: datetime | None,
+    end: datetime,
+    late_after: datetime | None,
+    bar: Any,
+) -> int:
+    """Rebuild the window state of every key with events in the range; returns keys written."""
+    layout = StateLayout.of(view)
+    since = None
+    if not layout.lifetime and layout.max_window is not None:
+        since = end - timedelta(microseconds=layout.max_window)
+    batches = ctx.engine.window_events(
+        view, start, end, since=since, late_created_after=late_after, batch_rows=ctx.batch_rows
+    )
+    end_us = to_micros(end)
+    written = 0
+    for keyed in events_by_key(layout, view.join_keys, batches):
+        written += rebuild_states(ctx.online, table, layout, end_us, keyed)
+        bar.advance(sum(len(events) for _, events in keyed))
+    return written

@@ -20,7 +20,7 @@ import pyarrow as pa
 from skewless._contracts import OnlineStore, StoredRow
 from skewless._time import from_micros, to_micros
 from skewless.definitions import BatchFeatureView, FeatureService, FeatureView
-from skewless.errors import EntityFrameError, FeatureNotFoundError
+from skewless.errors import EntityFrameError, FeatureNotFoundError, OnlineStoreError
 from skewless.feature_refs import FeatureRequest
 from skewless.on_demand import (
     ResolvedRequest,
@@ -29,6 +29,7 @@ from skewless.on_demand import (
     transform_rows,
 )
 from skewless.online.codec import Decoder, ViewCodec, encode_key, key_encoder
+from skewless.online.window_state import StateLayout, WindowState
 from skewless.registry.snapshot import RegistrySnapshot
 
 if TYPE_CHECKING:
@@ -66,7 +67,8 @@ class _ViewPlan:
     output_names: tuple[str, ...]
     arrow_types: tuple[pa.DataType, ...]
     ttl_us: int | None
-    empty: tuple[None, ...]
+    empty: tuple[Any, ...]
+    evaluate: Callable[[bytes, int], Sequence[Any]] | None = None
 
 
 @dataclass(slots=True)
@@ -274,7 +276,7 @@ class OnlineReader:
                     full[i] = row
                 stored = full
             cutoff = now_us - view.ttl_us if view.ttl_us else _UNBOUNDED
-            cols, expired = _view_columns(view, stored, cutoff, n)
+            cols, expired = _view_columns(view, stored, cutoff, n, now_us)
             outside += expired
             for name, values in zip(view.output_names, cols, strict=True):
                 out[name] = values
@@ -308,18 +310,15 @@ class OnlineReader:
         resolved = resolve(features, snapshot, full_feature_names)
         for request in resolved.views:
             view = request.view
-            if isinstance(view, BatchFeatureView):
-                raise FeatureNotFoundError(
-                    f"feature view {view.name!r} computes window aggregations, which are "
-                    "available offline (get_historical_features) but not online yet: leave "
-                    "its features out of the online request"
-                )
             if not view.online:
                 raise FeatureNotFoundError(
                     f"feature view {view.name!r} has online=False, so it is not served "
                     "online: set online=True, apply and materialize it, or leave its "
                     "features out of the online request"
                 )
+            if isinstance(view, BatchFeatureView):
+                views.append(_window_plan(snapshot, view, request.features, request.output_names))
+                continue
             codec = self._codec(view)
             views.append(
                 _ViewPlan(
@@ -363,16 +362,55 @@ class OnlineReader:
         )
 
 
+def _window_plan(
+    snapshot: RegistrySnapshot,
+    view: BatchFeatureView,
+    features: tuple[str, ...],
+    output_names: tuple[str, ...],
+) -> _ViewPlan:
+    """How to read aggregation features: evaluate each key's window state at ``now``."""
+    layout = StateLayout.of(view)
+    aggregations = tuple(view.aggregation(f) for f in features)
+    decode_state = WindowState.decode
+
+    def evaluate(payload: bytes, now_us: int) -> Sequence[Any]:
+        try:
+            return decode_state(layout, payload).evaluate(aggregations, now_us)
+        except Exception as exc:
+            raise OnlineStoreError(
+                f"the online window state of feature view {view.name!r} cannot be read "
+                f"({type(exc).__name__}: {exc}): materialize the view again to rebuild it"
+            ) from exc
+
+    def unused(payload: bytes) -> Sequence[Any]:
+        raise AssertionError("window states are evaluated, not decoded")
+
+    return _ViewPlan(
+        name=view.name,
+        table=snapshot.online_table(view),
+        join_keys=view.join_keys,
+        encode=key_encoder(len(view.join_keys)),
+        decode=unused,
+        output_names=output_names,
+        arrow_types=tuple(view.dtype_of(f).to_arrow() for f in features),
+        ttl_us=None,
+        empty=tuple(0 if a.function in ("count", "count_distinct") else None for a in aggregations),
+        evaluate=evaluate,
+    )
+
+
 def _view_columns(
-    view: _ViewPlan, stored: list[StoredRow | None], cutoff: int, n: int
+    view: _ViewPlan, stored: list[StoredRow | None], cutoff: int, n: int, now_us: int
 ) -> tuple[list[list[Any]], int]:
     """One view's feature columns, and how many rows were older than the TTL allows."""
-    decode, empty = view.decode, view.empty
+    decode, empty, evaluate = view.decode, view.empty, view.evaluate
     rows: list[Sequence[Any]] = []
     outside = 0
     for s in stored:
         if s is None:
             rows.append(empty)
+        elif evaluate is not None:
+            rows.append(evaluate(s[1], now_us))
         elif s[0] < cutoff:
             rows.append(empty)
             outside += 1

@@ -39,6 +39,7 @@ from skewless.definitions.on_demand import comparable_spec
 from skewless.errors import DefinitionError, SchemaMismatchError
 from skewless.offline.sources import push_target
 from skewless.on_demand import check_on_demand_views
+from skewless.online.window_state import StateLayout
 from skewless.registry import ObjectChange, Registry, RegistrySnapshot, data_version
 from skewless.registry.records import KIND_ORDER, ObjectRecord
 
@@ -130,6 +131,8 @@ def make_plan(
     check_on_demand_views(target["feature_view"], given["on_demand_feature_view"])
     for view in given["feature_view"].values():
         check_view_schema(view, engine.source_schema(view))
+        if isinstance(view, BatchFeatureView) and view.online:
+            StateLayout.of(view)  # every aggregated column can be kept in online state
         if isinstance(view.source, PushSource):
             _check_push_view(view, registry.config.repo_path)
 

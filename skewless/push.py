@@ -33,15 +33,18 @@ import pyarrow.parquet as pq
 from skewless._contracts import OfflineEngine, OnlineStore
 from skewless._time import parse_time, to_micros
 from skewless._types import Array, DType, UnixTimestamp
-from skewless.definitions import FeatureView, PushSource
+from skewless.definitions import BatchFeatureView, FeatureView, PushSource
 from skewless.errors import (
     PushValidationError,
     SourceNotFoundError,
     UnknownObjectError,
 )
+from skewless.offline.query import EVENT_ID
 from skewless.offline.sources import PushTarget, push_target, resolve_files
 from skewless.online.codec import ViewCodec
+from skewless.online.window_state import StateLayout
 from skewless.registry.snapshot import RegistrySnapshot
+from skewless.window_online import group_by_key, merge_events, state_ttl
 
 __all__ = [
     "PUSH_MODES",
@@ -196,8 +199,11 @@ def push(
         if context.online is None:
             raise PushValidationError(f"push to {prepared.to!r} needs an online store")
         for view in online_views:
-            batch = _online_batch(prepared.table, view)
             table = context.snapshot.online_table(view)
+            if isinstance(view, BatchFeatureView):
+                _push_events(context.online, table, view, prepared.table)
+                continue
+            batch = _online_batch(prepared.table, view)
             context.online.set_table_ttl(table, view.ttl)
             context.online.write(table, ViewCodec(view).encode_rows(batch))
     return PushReport(
@@ -408,6 +414,17 @@ def _online_batch(table: pa.Table, view: FeatureView) -> pa.Table:
     return table.select(names)
 
 
+def _push_events(online: OnlineStore, table: str, view: BatchFeatureView, rows: pa.Table) -> None:
+    """Merge pushed raw events into each key's window state (re-delivered event ids once)."""
+    layout = StateLayout.of(view)
+    names = [*view.join_keys, EVENT_TS, CREATED_TS, *(c.name for c in view.value_columns)]
+    events = rows.select(names)
+    if view.event_id:
+        events = events.append_column(EVENT_ID, rows.column(view.event_id))
+    online.set_table_ttl(table, state_ttl(view))
+    merge_events(online, table, layout, group_by_key(layout, view.join_keys, events))
+
+
 def _offline_table(
     table: pa.Table,
     source: PushSource,
@@ -432,6 +449,10 @@ def _offline_table(
     for view in views:
         for column in view.value_columns:
             columns.setdefault(inverse.get(column.name, column.name), table.column(column.name))
+        if isinstance(view, BatchFeatureView) and view.event_id:
+            columns.setdefault(
+                inverse.get(view.event_id, view.event_id), table.column(view.event_id)
+            )
     schema = _existing_schema(existing)
     if schema is None:
         return pa.table(columns)
@@ -520,4 +541,6 @@ def pushed_columns(views: Sequence[FeatureView]) -> dict[str, DType | None]:
                 dtypes.setdefault(key, declared.get(key) or ent.value_type)
         for column in view.value_columns:
             dtypes.setdefault(column.name, column.dtype)
+        if isinstance(view, BatchFeatureView) and view.event_id:
+            dtypes.setdefault(view.event_id, None)
     return dtypes

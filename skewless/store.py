@@ -16,6 +16,7 @@ from skewless.registry import Registry, RegistrySnapshot
 
 if TYPE_CHECKING:
     from skewless._contracts import OfflineEngine, OnlineStore
+    from skewless.audit import AuditReport
     from skewless.compact import CompactReport
     from skewless.materialize import MaterializeReport
     from skewless.online_read import OnlineReader, OnlineResponse
@@ -225,3 +226,20 @@ class FeatureStore:
 
             self._reader = OnlineReader(self.online_store, self.snapshot)
         return self._reader.read(features, entity_rows, full_feature_names, self.now())
+
+    def audit(
+        self,
+        features: FeatureRequest | None = None,
+        sample: int = 100,
+        seed: int = 0,
+        at: datetime | str | None = None,
+        request_data: Mapping[str, Any] | None = None,
+    ) -> AuditReport:
+        """Compare online values with offline recomputation for a sample of entities.
+
+        Per view, at ``T = min(watermark, now, at)``: mismatches are skew; rows newer than
+        the watermark are reported separately as lag. See docs/audit.md.
+        """
+        from skewless.audit import audit
+
+        return audit(self, features, sample, seed, at, request_data)

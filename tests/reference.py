@@ -164,9 +164,12 @@ class RefAggregation:
     column: str
     window: timedelta | None
     name: str
+    threshold: float | None = None
 
 
-def _aggregate(function: str, rows: Sequence[tuple[int, Row]], column: str) -> Any:
+def _aggregate(
+    function: str, rows: Sequence[tuple[int, Row]], column: str, threshold: float | None = None
+) -> Any:
     """ "Nulls in column are ignored. count is the number of non-null values and
     count_distinct the number of distinct ones (0 when there are none ...); sum, mean, min,
     max, last of no values are null; std (sample, ddof=1) of fewer than two values is null.\""""
@@ -190,6 +193,9 @@ def _aggregate(function: str, rows: Sequence[tuple[int, Row]], column: str) -> A
         if len(values) < 2:
             return None
         return statistics.stdev(float(v) for v in values)
+    if function == "share_above":
+        assert threshold is not None
+        return sum(1 for v in values if v > threshold) / len(values)
     if function == "last":
         # The winner of "Which row wins" among the window's rows with a non-null value.
         best = winner(present)
@@ -242,7 +248,7 @@ def window_aggregates(
                 if to_instant(r["ts"]) <= t  # type: ignore[operator]
                 and (agg.window is None or to_instant(r["ts"]) > t - agg.window)  # type: ignore[operator]
             ]
-            result[agg.name] = _aggregate(agg.function, rows, agg.column)
+            result[agg.name] = _aggregate(agg.function, rows, agg.column, agg.threshold)
             seen[agg.name] = [r[agg.column] for _, r in rows if r.get(agg.column) is not None]
         out.append(result)
         if values_out is not None:

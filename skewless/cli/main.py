@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from skewless.cli import audit as audit_command
 from skewless.cli import browse, init, materialize, plan_apply, quickstart, serve
 from skewless.cli import ingest as ingest_commands
 from skewless.cli._context import CliState, setup_logging
@@ -74,6 +75,7 @@ app.command("quickstart")(quickstart.quickstart)
 app.command("serve")(serve.serve)
 app.command("compact")(ingest_commands.compact)
 app.command("ingest")(ingest_commands.ingest)
+app.command("audit")(audit_command.audit)
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -40,12 +41,20 @@ from skewless.errors import DefinitionError
 
 __all__ = ["AGGREGATION_FUNCTIONS", "Aggregation", "BatchFeatureView", "window_label"]
 
-AggregationFunction = Literal["count", "count_distinct", "sum", "mean", "min", "max", "std", "last"]
+AggregationFunction = Literal[
+    "count", "count_distinct", "sum", "mean", "min", "max", "std", "last", "share_above"
+]
 AGGREGATION_FUNCTIONS: tuple[str, ...] = get_args(AggregationFunction)
 # Functions that need a numeric column.
-NUMERIC_FUNCTIONS = frozenset({"sum", "mean", "std", "min", "max"})
+NUMERIC_FUNCTIONS = frozenset({"sum", "mean", "std", "min", "max", "share_above"})
 _NUMERIC = (Int32, Int64, Float32, Float64)
 _MICROSECOND = timedelta(microseconds=1)
+
+
+def _threshold_label(threshold: float) -> str:
+    """A threshold as written in a name: ``100``, ``0p5``, ``m2`` (for -2)."""
+    text = str(int(threshold)) if threshold.is_integer() else repr(threshold)
+    return text.replace("-", "m").replace(".", "p").replace("+", "")
 
 
 def window_label(window: timedelta | None) -> str:
@@ -77,15 +86,24 @@ class Aggregation:
 
     Args:
         column: the raw column aggregated (declared in the view's ``schema``).
-        function: count, count_distinct, sum, mean, min, max, std (sample) or last.
+        function: count, count_distinct, sum, mean, min, max, std (sample), last, or
+            share_above (the share of non-null values greater than ``threshold``).
         time_window: the window length; None aggregates the key's whole history.
-        name: the feature's name; by default ``{function}_{column}_{window}``.
+        name: the feature's name; by default ``{function}_{column}_{window}``
+            (``share_above_{threshold}_{column}_{window}`` for share_above).
+        threshold: the bound of share_above (required there, refused elsewhere).
+
+    Example:
+        >>> Aggregation(column="amount", function="share_above", threshold=100,
+        ...             time_window=timedelta(days=30)).name
+        'share_above_100_amount_30d'
     """
 
     column: str
     function: AggregationFunction
     time_window: timedelta | None = None
     name: str = field(default="")
+    threshold: float | None = None
 
     def __init__(
         self,
@@ -94,6 +112,7 @@ class Aggregation:
         function: str,
         time_window: timedelta | None = None,
         name: str | None = None,
+        threshold: float | None = None,
     ) -> None:
         check_identifier(column, "aggregation column")
         if function not in AGGREGATION_FUNCTIONS:
@@ -117,12 +136,31 @@ class Aggregation:
                     f"aggregation {function}({column}): time_window {time_window} is finer "
                     "than a microsecond; round it"
                 )
-        label = name or f"{function}_{column}_{window_label(time_window)}"
+        if function == "share_above":
+            if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+                raise DefinitionError(
+                    f"aggregation share_above({column}) needs a numeric threshold: pass e.g. "
+                    "threshold=100.0"
+                )
+            if not math.isfinite(threshold):
+                raise DefinitionError(
+                    f"aggregation share_above({column}): threshold {threshold} is not finite"
+                )
+            threshold = float(threshold)
+            prefix = f"share_above_{_threshold_label(threshold)}"
+        elif threshold is not None:
+            raise DefinitionError(
+                f"aggregation {function}({column}) takes no threshold; only share_above does"
+            )
+        else:
+            prefix = function
+        label = name or f"{prefix}_{column}_{window_label(time_window)}"
         check_identifier(label, "aggregation name")
         object.__setattr__(self, "column", column)
         object.__setattr__(self, "function", function)
         object.__setattr__(self, "time_window", time_window)
         object.__setattr__(self, "name", label)
+        object.__setattr__(self, "threshold", threshold)
 
     @property
     def window_micros(self) -> int | None:
@@ -132,12 +170,12 @@ class Aggregation:
     def output_dtype(self, column_dtype: DType) -> DType:
         """The feature's type given the raw column's type.
 
-        count and count_distinct are Int64; mean and std Float64; sum is Int64 over integers
-        and Float64 over floats; min, max and last keep the column's type.
+        count and count_distinct are Int64; mean, std and share_above Float64; sum is Int64
+        over integers and Float64 over floats; min, max and last keep the column's type.
         """
         if self.function in ("count", "count_distinct"):
             return Int64
-        if self.function in ("mean", "std"):
+        if self.function in ("mean", "std", "share_above"):
             return Float64
         if self.function == "sum":
             return Int64 if column_dtype in (Int32, Int64) else Float64
@@ -151,6 +189,7 @@ class Aggregation:
                 None if self.time_window is None else self.time_window.total_seconds()
             ),
             "name": self.name,
+            **({"threshold": self.threshold} if self.threshold is not None else {}),
         }
 
     @classmethod
@@ -161,6 +200,7 @@ class Aggregation:
             function=spec["function"],
             time_window=None if seconds is None else timedelta(seconds=seconds),
             name=spec.get("name") or None,
+            threshold=spec.get("threshold"),
         )
 
 

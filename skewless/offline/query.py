@@ -40,6 +40,7 @@ __all__ = [
     "SourceRead",
     "ViewJoin",
     "WindowAggregate",
+    "WindowEventsQuery",
     "WindowJoin",
     "build_source_read",
     "view_join",
@@ -180,6 +181,7 @@ class WindowAggregate:
     column: str
     window_micros: int | None
     dtype: DType
+    threshold: float | None = None
 
 
 @dataclass(frozen=True)
@@ -214,7 +216,9 @@ def view_join(request: ViewRequest, read: SourceRead) -> ViewJoin | WindowJoin:
     for feature in request.features:
         agg = view.aggregation(feature)
         aggregates.append(
-            WindowAggregate(agg.function, agg.column, agg.window_micros, view.dtype_of(feature))
+            WindowAggregate(
+                agg.function, agg.column, agg.window_micros, view.dtype_of(feature), agg.threshold
+            )
         )
     return WindowJoin(read, request.features, request.output_names, tuple(aggregates))
 
@@ -266,6 +270,22 @@ class LatestPerKeyQuery:
     read: SourceRead
     start: int | None
     end: int
+    late_created_after: int | None = None
+
+
+@dataclass(frozen=True)
+class WindowEventsQuery:
+    """The events of every key with a row in ``[start, end]``: its rows with ``since < ts <=
+    end`` (deduplicated by ``event_id``), ordered by key, then as "Which row wins" orders them.
+
+    With ``late_created_after``, keys with a row before ``start`` created after it count as
+    touched too. ``start`` and ``since`` None mean no bound.
+    """
+
+    read: SourceRead
+    start: int | None
+    end: int
+    since: int | None = None
     late_created_after: int | None = None
 
 

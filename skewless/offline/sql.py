@@ -35,6 +35,7 @@ from skewless.offline.query import (
     SourceRead,
     ViewJoin,
     WindowAggregate,
+    WindowEventsQuery,
     WindowJoin,
 )
 
@@ -87,6 +88,7 @@ class SqlDialect:
         "max": "max({x})",
         "std": "stddev_samp({x})",
         "last": "arg_max({x}, {order})",
+        "share_above": "avg(CASE WHEN {x} > {threshold} THEN 1.0 ELSE 0.0 END)",
     }
     # A value that compares like the tuple of its items, in order.
     ORDER_TUPLE: ClassVar[str] = "{{{items}}}"
@@ -210,6 +212,38 @@ class SqlDialect:
         )
         return f"SELECT {columns}{features} FROM ({ranked}) AS __ranked WHERE __rank = 1"
 
+    def window_events(self, query: WindowEventsQuery) -> str:
+        """Join keys, event ts, created ts, (event id,) aggregated columns of the events of
+        every touched key, ordered by key then by row order (oldest first)."""
+        read, ident = query.read, self.ident
+        keys = [ident(k) for k in read.key_names]
+        touched = self.time_filter(query.start, query.end, query.late_created_after)
+        ts = f"__e.{ident(EVENT_TS)}"
+        kept = f"{ts} <= {self.timestamp(query.end)}"
+        if query.since is not None:
+            kept += f" AND {ts} > {self.timestamp(query.since)}"
+        columns = [*keys, ident(EVENT_TS), ident(CREATED_TS)]
+        if read.event_id is not None:
+            columns.append(ident(EVENT_ID))
+        columns += [ident(f.name) for f in read.features]
+        on = " AND ".join(f"__e.{k} = __t.{k}" for k in keys)
+        order = ", ".join(
+            [
+                *(f"__e.{k}" for k in keys),
+                f"__e.{ident(EVENT_TS)}",
+                f"__e.{ident(CREATED_TS)} NULLS FIRST",
+                f"__e.{ident(FILE_POS)}",
+                f"__e.{ident(ROW_POS)}",
+            ]
+        )
+        return (
+            f"WITH __rows AS ({self.deduplicated_rows(read)}), "
+            f"__touched AS (SELECT DISTINCT {', '.join(keys)} FROM __rows WHERE {touched}) "
+            f"SELECT {', '.join('__e.' + c for c in columns)} FROM __rows AS __e "
+            f"JOIN __touched AS __t ON {on} WHERE {kept} "
+            f"ORDER BY {order}"
+        )
+
     def max_created(self, query: MaxCreatedQuery) -> str:
         where = self.time_filter(query.start, query.end)
         return (
@@ -315,9 +349,12 @@ class SqlDialect:
         if agg.window_micros is not None and agg.window_micros != widest:
             start = self.SUBTRACT_MICROS.format(time, agg.window_micros)
             conditions.append(f"{source}.{self.ident(EVENT_TS)} > {start}")
-        if agg.function == "last":
+        if agg.function in ("last", "share_above"):
             conditions.append(f"{value} IS NOT NULL")
-        expr = self.AGGREGATES[agg.function].format(x=value, order=self.row_order(source))
+        threshold = "NULL" if agg.threshold is None else repr(float(agg.threshold))
+        expr = self.AGGREGATES[agg.function].format(
+            x=value, order=self.row_order(source), threshold=threshold
+        )
         if conditions:
             expr += f" FILTER (WHERE {' AND '.join(conditions)})"
         if agg.function in ("count", "count_distinct"):

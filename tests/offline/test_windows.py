@@ -31,8 +31,6 @@ from skewless.config import RepoConfig
 from skewless.definitions import definition_hash, from_spec, kind_of
 from skewless.errors import (
     DefinitionError,
-    FeatureNotFoundError,
-    MaterializationError,
     SchemaMismatchError,
 )
 from skewless.types import Float64, Int64, String
@@ -185,6 +183,19 @@ def test_spec_round_trip_and_hash() -> None:
         (lambda: view(Aggregation(column="cat", function="mean")), "needs a numeric column"),
         (lambda: view(Aggregation(column="user_id", function="count")), "join key"),
         (lambda: view(), "no aggregations"),
+        (lambda: Aggregation(column="amount", function="share_above"), "numeric threshold"),
+        (
+            lambda: Aggregation(column="amount", function="share_above", threshold=float("nan")),
+            "not finite",
+        ),
+        (
+            lambda: Aggregation(column="amount", function="sum", threshold=1.0),
+            "takes no threshold",
+        ),
+        (
+            lambda: view(Aggregation(column="cat", function="share_above", threshold=1)),
+            "needs a numeric column",
+        ),
         (
             lambda: view(
                 Aggregation(column="amount", function="sum", name="x"),
@@ -197,6 +208,15 @@ def test_spec_round_trip_and_hash() -> None:
 def test_bad_definitions_fail_when_built(make: Any, message: str) -> None:
     with pytest.raises(DefinitionError, match=message):
         make()
+
+
+def test_share_above_names_and_round_trips() -> None:
+    agg = Aggregation(column="amount", function="share_above", threshold=0.5, time_window=DAY)
+    assert agg.name == "share_above_0p5_amount_1d"
+    assert Aggregation.from_spec(agg.to_spec()) == agg
+    negative = Aggregation(column="amount", function="share_above", threshold=-2)
+    assert negative.name == "share_above_m2_amount_lifetime"
+    assert negative.threshold == -2.0
 
 
 # -- boundaries ---------------------------------------------------------------------------
@@ -433,12 +453,19 @@ def test_store_serves_aggregations_with_plain_views(store: FeatureStore) -> None
     by_service = store.get_historical_features(frame, store.get_feature_service("model"))
     assert by_service.to_arrow().column("mean_amount_7d").to_pylist() == [9.0, 3.0, 3.0, None]
 
-    with pytest.raises(MaterializationError, match="not online yet"):
-        store.materialize(d(0), d(2))
-    with pytest.raises(MaterializationError, match="not online yet"):
-        store.materialize(d(0), d(2), ["txns"])
-    with pytest.raises(FeatureNotFoundError, match="not online yet"):
-        store.get_online_features(["txns:mean_amount_7d"], [{"user_id": 1}])
+    # Online, the same definitions serve the values at the store's clock.
+    store.materialize(d(0) - timedelta(days=30), store.now())
+    refs = ["txns:mean_amount_7d", "txns:count_amount_1d", "profile:tier"]
+    online = store.get_online_features(refs, [{"user_id": u} for u in (1, 2, 3)]).to_dict()
+    at_now = pa.table(
+        {
+            "user_id": pa.array([1, 2, 3], pa.int64()),
+            "event_timestamp": pa.array([store.now()] * 3, US_UTC),
+        }
+    )
+    offline = store.get_historical_features(at_now, refs).to_arrow().to_pydict()
+    for name in ("mean_amount_7d", "count_amount_1d", "tier"):
+        assert online[name] == offline[name], name
 
 
 def test_plan_time_checks_against_the_source(store: FeatureStore) -> None:

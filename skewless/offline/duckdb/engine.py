@@ -22,7 +22,7 @@ from skewless._contracts import OfflineResult, ViewRequest
 from skewless._time import from_micros, to_micros
 from skewless._types import UnixTimestamp
 from skewless.config import DuckDBOfflineConfig
-from skewless.definitions import FeatureView
+from skewless.definitions import BatchFeatureView, FeatureView
 from skewless.errors import (
     EntityFrameError,
     SchemaMismatchError,
@@ -37,6 +37,7 @@ from skewless.offline.query import (
     MaxCreatedQuery,
     PointInTimeQuery,
     SourceRead,
+    WindowEventsQuery,
     build_source_read,
     view_join,
 )
@@ -195,10 +196,45 @@ class DuckDBEngine:
     def _stream(
         self, query: LatestPerKeyQuery, what: str, batch_rows: int
     ) -> Iterator[pa.RecordBatch]:
-        target = _latest_schema(query.read)
+        sql = self.dialect.latest_per_key(query)
+        return self._batches(sql, _latest_schema(query.read), what, batch_rows)
+
+    def window_events(
+        self,
+        view: BatchFeatureView,
+        start: datetime | None,
+        end: datetime,
+        *,
+        since: datetime | None = None,
+        late_created_after: datetime | None = None,
+        batch_rows: int = 100_000,
+    ) -> Iterator[pa.RecordBatch]:
+        """The events of every key with a row in ``[start, end]``, ordered by key then time.
+
+        Batches hold the join keys, ``__event_ts``, ``__created_ts`` (timestamp[us, UTC]),
+        ``__event_id`` when the view names one, then the aggregated columns with their
+        declared types; events have ``since < ts <= end`` and are deduplicated by event id.
+        """
+        _check_range(start, end)
+        read = self._read(view, None)
+        query = WindowEventsQuery(
+            read,
+            None if start is None else to_micros(start),
+            to_micros(end),
+            None if since is None else to_micros(since),
+            None if late_created_after is None else to_micros(late_created_after),
+        )
+        target = _latest_schema(read)
+        if read.event_id is not None:
+            target.insert(len(read.keys) + 2, None)
+        return self._batches(self.dialect.window_events(query), target, _describe(view), batch_rows)
+
+    def _batches(
+        self, sql: str, target: list[pa.DataType | None], what: str, batch_rows: int
+    ) -> Iterator[pa.RecordBatch]:
         with self.cursor() as cur:
             with _errors(what):
-                reader = cur.sql(self.dialect.latest_per_key(query)).to_arrow_reader(batch_rows)
+                reader = cur.sql(sql).to_arrow_reader(batch_rows)
             with _errors(what), reader:
                 for batch in reader:
                     if batch.num_rows:

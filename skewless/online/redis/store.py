@@ -30,12 +30,12 @@ from typing import NoReturn
 
 import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from skewless._contracts import OnlineRow, StoredRow
+from skewless._contracts import Merge, OnlineRow, StoredRow
 from skewless.config import RedisOnlineConfig
-from skewless.errors import ConfigError
+from skewless.errors import ConfigError, OnlineStoreError
 from skewless.online.redis.connection import parse_connection_string, translate_errors
 
 __all__ = ["KEY_PREFIX", "MGET_KEYS_PER_CALL", "ROWS_PER_CALL", "RedisOnlineStore"]
@@ -55,6 +55,7 @@ _HEADER_SIZE = _HEADER.size
 _TS = struct.Struct(">Q")
 _RETRYABLE = (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError)
 _MAX_PREFIXES = 4096
+_UPDATE_ATTEMPTS = 100
 
 # KEYS: the rows' keys. ARGV[1]: "1" when every row carries an expiry time, else "0"; then per
 # row its value (order header + payload) and, with expiry, the expiry in ms since the epoch.
@@ -298,6 +299,53 @@ class RedisOnlineStore:
             self._sha = None
             pending = pending[missing[0] :]
         raise AssertionError("the write script was flushed three times in a row")
+
+    def update(self, table: str, keys: Sequence[bytes], merge: Merge) -> None:
+        """Read, merge and write the rows of ``keys`` optimistically: ``WATCH`` the keys,
+        ``MGET`` them, merge, then write in ``MULTI``/``EXEC``; when another client changed
+        one of them meanwhile, the transaction is refused and the round starts again."""
+        wanted = list(keys)
+        if not wanted:
+            return
+        prefix = self._prefix(table)
+        full = [prefix + key for key in wanted]
+        ttl_us = self._ttl_us.get(table) if self._margin_us is not None else None
+        doing = f"updating {len(wanted):,} row(s) of table {table!r}"
+        with translate_errors(self.address, doing):
+            for _ in range(_UPDATE_ATTEMPTS):
+                with self._client.pipeline(transaction=True) as pipe:
+                    try:
+                        pipe.watch(*full)
+                        values: list[bytes | None] = pipe.mget(full)  # type: ignore[assignment]
+                        stored: list[StoredRow | None] = [
+                            None
+                            if v is None or len(v) < _HEADER_SIZE
+                            else (_TS.unpack_from(v)[0] - _SIGN, v[_HEADER_SIZE:])
+                            for v in values
+                        ]
+                        rows = merge(stored)
+                        pipe.multi()
+                        now_ms = time.time() * 1000
+                        for key, row in zip(full, rows, strict=True):
+                            if row is None:
+                                continue
+                            value = pack_value(row[0], None, row[1])
+                            if ttl_us is None:
+                                pipe.set(key, value)
+                                continue
+                            expire_ms = -(-(row[0] + ttl_us + (self._margin_us or 0)) // 1000)
+                            if expire_ms > now_ms:
+                                pipe.set(key, value, pxat=expire_ms)
+                            else:
+                                pipe.delete(key)
+                        pipe.execute()
+                        return
+                    except WatchError:
+                        continue
+        raise OnlineStoreError(
+            f"{doing}: other writers changed the same keys {_UPDATE_ATTEMPTS} times in a row; "
+            "retry, or write these keys from fewer processes at once"
+        )
 
     def _with_expiry(
         self, batch: Sequence[OnlineRow], prefix: bytes, lifetime_us: int

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from pathlib import Path
 
-from skewless._contracts import OnlineRow, StoredRow
+from skewless._contracts import Merge, OnlineRow, StoredRow
 from skewless.config import RepoConfig, SqliteOnlineConfig
 
 __all__ = ["BUSY_TIMEOUT_S", "SqliteOnlineStore"]
@@ -153,6 +153,40 @@ class SqliteOnlineStore:
             raise
         self._tables.add(table)
         return len(batch)
+
+    def update(self, table: str, keys: Sequence[bytes], merge: Merge) -> None:
+        """Read, merge and write the rows of ``keys`` in one ``BEGIN IMMEDIATE`` transaction
+        (other writers wait), so nothing lands between the read and the write."""
+        wanted = list(keys)
+        if not wanted:
+            return
+        quoted = _quote(table)
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(_CREATE.format(t=quoted))
+            found: dict[bytes, StoredRow] = {}
+            unique = list(dict.fromkeys(wanted))
+            for start in range(0, len(unique), _MAX_PARAMS):
+                part = unique[start : start + _MAX_PARAMS]
+                marks = ",".join("?" * len(part))
+                sql = f"SELECT key, ts, payload FROM {quoted} WHERE key IN ({marks})"
+                for key, ts, payload in conn.execute(sql, part):
+                    found[key] = (ts, payload)
+            rows = merge([found.get(key) for key in wanted])
+            replace = (
+                f"INSERT OR REPLACE INTO {quoted} (key, ts, created, payload) "
+                "VALUES (?, ?, NULL, ?)"
+            )
+            conn.executemany(
+                replace,
+                [(key, row[0], row[1]) for key, row in zip(wanted, rows, strict=True) if row],
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
+        self._tables.add(table)
 
     def set_table_ttl(self, table: str, ttl: timedelta | None) -> None:
         """Rows never expire here: the TTL is applied when they are read."""
