@@ -7,7 +7,6 @@ with nulls; values have nulls. Floats are compared with the tolerances of SEMANT
 
 from __future__ import annotations
 
-import math
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -20,6 +19,7 @@ from hypothesis import strategies as st
 from offline_data import T0
 from offline_engines import EngineFactory
 from reference import RefAggregation, RefView, window_aggregates
+from window_streams import close, values
 
 from skewless import Entity, Field, FileSource
 from skewless._contracts import ViewRequest
@@ -47,13 +47,7 @@ source_rows = st.lists(
             "region": st.sampled_from(["a", "a", "b"]),
             "ts": st.one_of(_times([0, 1, 2, 3, 4, 6]), st.none()),
             "created": st.one_of(st.none(), st.sampled_from([T0, T0 + timedelta(minutes=1)])),
-            "amount": st.one_of(
-                st.none(),
-                st.sampled_from([0.5, -2.25, 3.0]),
-                st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False),
-            ),
-            "qty": st.one_of(st.none(), st.integers(-5, 5)),
-            "cat": st.one_of(st.none(), st.sampled_from(["x", "y", "z"])),
+            **values,
             "eid": st.one_of(st.none(), st.integers(0, 6)),
             "file": st.integers(0, 1),
         }
@@ -104,21 +98,6 @@ def _write(root: Path, rows: list[dict]) -> list[dict]:
         pq.write_table(table, root / "events" / f"part-{part}.parquet")
         ordered += chunk
     return ordered
-
-
-def _close(function: str, got: Any, want: Any, values: list[Any]) -> bool:
-    """SEMANTICS.md's equality: exact, but sum/mean/std within their tolerances."""
-    if got is None or want is None or function not in ("sum", "mean", "std"):
-        return got == want
-    xs = [float(v) for v in values]
-    if function == "sum":
-        bound = 1e-9 * math.fsum(abs(x) for x in xs)
-    elif function == "mean":
-        bound = 1e-9 * math.fsum(abs(x) for x in xs) / len(xs)
-    else:
-        mean = math.fsum(xs) / len(xs)
-        bound = 1e-7 * max(abs(x - mean) for x in xs)
-    return abs(got - want) <= bound + 1e-12
 
 
 @settings(max_examples=60)
@@ -185,9 +164,9 @@ def test_window_aggregations_match_the_reference(
     spec = [RefAggregation(a.function, a.column, a.time_window, a.name) for a in aggs]
     seen: list[dict[str, list[Any]]] = []
     expected = window_aggregates(tagged, ref, spec, "eid" if with_event_id else None, seen)
-    for row, want, values in zip(got.to_pylist(), expected, seen, strict=True):
+    for row, want, held in zip(got.to_pylist(), expected, seen, strict=True):
         for agg in aggs:
-            assert _close(agg.function, row[agg.name], want[agg.name], values[agg.name]), (
+            assert close(agg.function, row[agg.name], want[agg.name], held[agg.name]), (
                 agg,
                 row,
                 want,

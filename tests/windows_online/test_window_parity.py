@@ -8,7 +8,6 @@ materialized time must equal the reference evaluated at ``now`` and the offline 
 
 from __future__ import annotations
 
-import math
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,17 +18,15 @@ import pyarrow.parquet as pq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference import RefAggregation, RefView, window_aggregates
+from window_streams import COLUMNS, aggregation_specs, close, make_aggregations, values
 
 from skewless import Entity, FeatureStore, Field, FileSource, PushSource
 from skewless.config import RepoConfig
 from skewless.definitions import Aggregation, BatchFeatureView
-from skewless.types import Float64, Int64, String
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 US_UTC = pa.timestamp("us", tz="UTC")
-FUNCTIONS = ("count", "count_distinct", "sum", "mean", "min", "max", "std", "last", "share_above")
 WINDOWS = [None, timedelta(minutes=2), timedelta(minutes=4), timedelta(minutes=3, microseconds=1)]
-COLUMNS = {"amount": Float64, "qty": Int64, "cat": String}
 KEYS = [(u, r) for u in (1, 2, 3) for r in ("a", "b")]
 STEPS = [timedelta(0), timedelta(microseconds=1), timedelta(minutes=2), timedelta(minutes=5)]
 
@@ -46,13 +43,7 @@ source_rows = st.lists(
             "region": st.sampled_from(["a", "a", "b"]),
             "ts": times,
             "created": st.one_of(st.none(), st.sampled_from([T0, T0 + timedelta(minutes=1)])),
-            "amount": st.one_of(
-                st.none(),
-                st.sampled_from([0.5, -2.25, 3.0]),
-                st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False),
-            ),
-            "qty": st.one_of(st.none(), st.integers(-5, 5)),
-            "cat": st.one_of(st.none(), st.sampled_from(["x", "y", "z"])),
+            **values,
             "eid": st.one_of(st.none(), st.integers(0, 6)),
             "file": st.integers(0, 1),
         }
@@ -60,17 +51,7 @@ source_rows = st.lists(
     min_size=1,
     max_size=40,
 )
-aggregations = st.lists(
-    st.tuples(
-        st.sampled_from(FUNCTIONS),
-        st.sampled_from(sorted(COLUMNS)),
-        st.sampled_from(WINDOWS),
-        st.sampled_from([0.0, 1.5, -1.0]),
-    ).filter(lambda a: a[1] != "cat" or a[0] in ("count", "count_distinct", "last")),
-    min_size=1,
-    max_size=6,
-    unique_by=lambda a: a[:3],
-)
+aggregations = aggregation_specs(WINDOWS)
 
 
 def _table(rows: list[dict[str, Any]], with_created: bool = True, with_id: bool = True) -> pa.Table:
@@ -99,38 +80,6 @@ def _write(root: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             pq.write_table(_table(chunk), root / "events" / f"part-{part}.parquet")
         ordered += chunk
     return ordered
-
-
-def _close(function: str, got: Any, want: Any, values: list[Any]) -> bool:
-    """SEMANTICS.md's equality: exact, but sum/mean/std (and share_above) within tolerances."""
-    if got is None or want is None:
-        return got is None and want is None
-    if function == "share_above":
-        return abs(got - want) <= 1e-12
-    if function not in ("sum", "mean", "std"):
-        return bool(got == want)
-    xs = [float(v) for v in values]
-    if function == "sum":
-        bound = 1e-9 * math.fsum(abs(x) for x in xs)
-    elif function == "mean":
-        bound = 1e-9 * math.fsum(abs(x) for x in xs) / len(xs)
-    else:
-        mean = math.fsum(xs) / len(xs)
-        bound = 1e-7 * max(abs(x - mean) for x in xs)
-    return abs(got - want) <= bound + 1e-12
-
-
-def _aggregations(picked: list[tuple[str, str, timedelta | None, float]]) -> list[Aggregation]:
-    return [
-        Aggregation(
-            column=c,
-            function=f,
-            time_window=w,
-            name=f"f{i}",
-            threshold=t if f == "share_above" else None,
-        )
-        for i, (f, c, w, t) in enumerate(picked)
-    ]
 
 
 class Clock:
@@ -191,10 +140,10 @@ def _check(
                 got = online[agg.name][i]
                 want = row[agg.name]
                 values = [] if want is None else _values(row, agg, seen, i)
-                assert _close(agg.function, got, want, values), (now, KEYS[i], agg, got, want)
+                assert close(agg.function, got, want, values), (now, KEYS[i], agg, got, want)
                 if expected is not None:
                     exact = expected[i][agg.name]
-                    assert _close(agg.function, got, exact, seen[i][agg.name]), (
+                    assert close(agg.function, got, exact, seen[i][agg.name]), (
                         now,
                         KEYS[i],
                         agg,
@@ -230,7 +179,7 @@ def test_materialized_windows_match_offline_and_the_reference(
 ) -> None:
     if not created:
         rows = [{**r, "created": None} for r in rows]
-    aggs = _aggregations(picked)
+    aggs = make_aggregations(picked)
     view = BatchFeatureView(
         name="tx",
         entities=ENTITIES,
@@ -306,7 +255,7 @@ def push_scenario(
         rows = [
             {**r, "eid": 10_000 + i if r["eid"] is None else r["eid"]} for i, r in enumerate(rows)
         ]
-    aggs = _aggregations(picked)
+    aggs = make_aggregations(picked)
     stored = [r for r in rows if r["file"] == 0]
     pushed = [r for r in rows if r["file"] == 1]
     view = BatchFeatureView(

@@ -16,16 +16,14 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from window_streams import COLUMNS, aggregation_specs, make_aggregations, values
 
 from skewless import Entity, Field, FileSource
 from skewless.definitions import Aggregation, BatchFeatureView
 from skewless.online.window_state import Events, StateLayout, WindowState, tile_micros
-from skewless.types import Float64, Int64, String
 
 MINUTE = 60_000_000
 WINDOWS = [None, timedelta(minutes=2), timedelta(minutes=7), timedelta(minutes=3, microseconds=1)]
-FUNCTIONS = ("count", "count_distinct", "sum", "mean", "min", "max", "std", "last", "share_above")
-COLUMNS = {"amount": Float64, "qty": Int64, "cat": String}
 
 events = st.lists(
     st.fixed_dictionaries(
@@ -36,30 +34,14 @@ events = st.lists(
                 st.sampled_from([0, 0, 1, -1, 30_000_000]),
             ),
             "created": st.one_of(st.none(), st.integers(0, 2)),
-            "amount": st.one_of(
-                st.none(),
-                st.sampled_from([0.5, -2.25, 3.0]),
-                st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False),
-            ),
-            "qty": st.one_of(st.none(), st.integers(-5, 5)),
-            "cat": st.one_of(st.none(), st.sampled_from(["x", "y", "z"])),
+            **values,
             "eid": st.one_of(st.none(), st.integers(0, 8)),
         }
     ),
     min_size=0,
     max_size=60,
 )
-aggregation_specs = st.lists(
-    st.tuples(
-        st.sampled_from(FUNCTIONS),
-        st.sampled_from(sorted(COLUMNS)),
-        st.sampled_from(WINDOWS),
-        st.sampled_from([0.0, 1.5, -1.0]),
-    ).filter(lambda a: a[1] != "cat" or a[0] in ("count", "count_distinct", "last")),
-    min_size=1,
-    max_size=6,
-    unique_by=lambda a: a[:3],
-)
+specs_strategy = aggregation_specs(WINDOWS)
 
 
 def _view(
@@ -70,16 +52,7 @@ def _view(
         entities=[Entity(name="user", join_keys=["user_id"])],
         source=FileSource(path="events", timestamp_field="ts"),
         schema=[Field(name=n, dtype=t) for n, t in COLUMNS.items()],
-        aggregations=[
-            Aggregation(
-                column=c,
-                function=f,
-                time_window=w,
-                name=f"f{i}",
-                threshold=t if f == "share_above" else None,
-            )
-            for i, (f, c, w, t) in enumerate(specs)
-        ],
+        aggregations=make_aggregations(specs),
         event_id="eid" if with_ids else "",
     )
 
@@ -151,7 +124,7 @@ def _close(function: str, got: Any, want: Any, scale: list[float]) -> bool:
 @settings(max_examples=300, deadline=None)
 @given(
     rows=events,
-    specs=aggregation_specs,
+    specs=specs_strategy,
     with_ids=st.booleans(),
     cuts=st.lists(st.integers(0, 60), max_size=3),
     later=st.sampled_from([0, 1, MINUTE, 3 * MINUTE, 10 * MINUTE]),
