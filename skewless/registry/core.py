@@ -31,7 +31,7 @@ from skewless.registry.records import (
     Watermark,
 )
 from skewless.registry.snapshot import RegistrySnapshot, data_version
-from skewless.registry.sql import SqlConnections
+from skewless.registry.sql import DATASETS_SCHEMA, SqlConnections
 
 __all__ = ["Registry"]
 
@@ -405,6 +405,73 @@ class Registry(SqlConnections):
                 (self.project, view.name, dv, mark_us, created_us, _iso(_now())),
             )
         return True
+
+    # -- saved datasets --------------------------------------------------------------------
+    def put_dataset(self, name: str, spec_json: str, overwrite: bool = False) -> str | None:
+        """Record the saved dataset ``name`` (its metadata as JSON text).
+
+        Returns the spec it replaced (None when the name was new).
+
+        Raises:
+            RegistryConflictError: ``name`` exists and ``overwrite`` is false.
+        """
+        with self._write("commit") as conn:
+            self._execute(conn, DATASETS_SCHEMA)
+            row = self._execute(
+                conn,
+                "SELECT spec FROM {datasets} WHERE project = ? AND name = ?",
+                (self.project, name),
+            ).fetchone()
+            if row is not None and not overwrite:
+                raise RegistryConflictError(
+                    f"dataset {name!r} already exists in registry {self.location}: "
+                    "pass overwrite=True to replace it, or choose another name"
+                )
+            self._execute(
+                conn,
+                "INSERT INTO {datasets} (project, name, spec, created_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (project, name) DO UPDATE SET spec = excluded.spec, "
+                "created_at = excluded.created_at",
+                (self.project, name, spec_json, _iso(_now())),
+            )
+        return None if row is None else str(row[0])
+
+    def get_dataset_spec(self, name: str) -> str | None:
+        """The metadata (JSON text) of the saved dataset ``name``; None when there is none."""
+
+        def query(conn: Any) -> str | None:
+            row = self._execute(
+                conn,
+                "SELECT spec FROM {datasets} WHERE project = ? AND name = ?",
+                (self.project, name),
+            ).fetchone()
+            return None if row is None else str(row[0])
+
+        return self._read(query, None, atomic=False)
+
+    def list_dataset_specs(self) -> list[tuple[str, str]]:
+        """``(name, metadata JSON)`` of every saved dataset of the project, by name."""
+
+        def query(conn: Any) -> list[tuple[str, str]]:
+            rows = self._execute(
+                conn,
+                "SELECT name, spec FROM {datasets} WHERE project = ? ORDER BY name",
+                (self.project,),
+            ).fetchall()
+            return [(str(name), str(spec)) for name, spec in rows]
+
+        return self._read(query, [], atomic=False)
+
+    def delete_dataset(self, name: str) -> bool:
+        """Forget the saved dataset ``name``; True when there was one."""
+        with self._write("commit") as conn:
+            self._execute(conn, DATASETS_SCHEMA)
+            cursor = self._execute(
+                conn,
+                "DELETE FROM {datasets} WHERE project = ? AND name = ?",
+                (self.project, name),
+            )
+            return bool(cursor.rowcount)
 
 
 def _with_registry_entities(view: FeatureView, entities: dict[str, Any]) -> FeatureView:

@@ -95,6 +95,7 @@ class PostgresRegistry(Registry):
         "objects": "skewless_objects",
         "history": "skewless_object_history",
         "watermarks": "skewless_watermarks",
+        "datasets": "skewless_datasets",
     }
     greatest: ClassVar[str] = "GREATEST"
     driver_errors: ClassVar[tuple[type[Exception], ...]] = _DRIVER_ERRORS

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 from skewless.config import RepoConfig
 from skewless.errors import RegistryError
 
-__all__ = ["SCHEMA", "SqlConnections", "TxMode"]
+__all__ = ["DATASETS_SCHEMA", "SCHEMA", "SqlConnections", "TxMode"]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,18 @@ CREATE TABLE IF NOT EXISTS {watermarks} (
 );
 """
 
+DATASETS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS {datasets} (
+    project     TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    spec        TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    PRIMARY KEY (project, name)
+)
+"""
+"""The saved-datasets table, created by the first write of a dataset (so registries made
+before datasets existed gain it then)."""
+
 
 class SqlConnections:
     """Connections and transactions of one registry; subclasses fill in the dialect seam."""
@@ -80,6 +92,7 @@ class SqlConnections:
         "objects": "objects",
         "history": "object_history",
         "watermarks": "watermarks",
+        "datasets": "datasets",
     }
     greatest: ClassVar[str] = "MAX"
     """The SQL function returning the larger of two values."""

@@ -27,10 +27,10 @@ from skewless.errors import (
     EntityFrameError,
     SchemaMismatchError,
     SourceNotFoundError,
-    TimeRangeError,
 )
+from skewless.offline.checks import cast_batch, check_keys, check_range, latest_schema
 from skewless.offline.duckdb.dialect import DuckDBDialect
-from skewless.offline.entity import ENTITY_TIME, UTC_MICROS, key_family, row_numbers, utc_micros
+from skewless.offline.entity import ENTITY_TIME, UTC_MICROS, row_numbers, utc_micros
 from skewless.offline.query import (
     EntityRelation,
     LatestPerKeyQuery,
@@ -153,7 +153,7 @@ class DuckDBEngine:
         with self.cursor() as cur:
             reads = [self.source_read(cur, r.view, r.features) for r in requests]
         for read in reads:
-            _check_keys(entity_df.schema, read)
+            check_keys(entity_df.schema, read)
         name = f"__skewless_entity_{next(_names)}"
         relation = EntityRelation(
             name=name,
@@ -180,7 +180,7 @@ class DuckDBEngine:
         Batches hold the join keys, ``__event_ts``, ``__created_ts``, then the features in
         schema order with their declared types.
         """
-        _check_range(start, end)
+        check_range(start, end)
         query = LatestPerKeyQuery(
             self._read(view, None),
             None if start is None else to_micros(start),
@@ -197,7 +197,7 @@ class DuckDBEngine:
         self, query: LatestPerKeyQuery, what: str, batch_rows: int
     ) -> Iterator[pa.RecordBatch]:
         sql = self.dialect.latest_per_key(query)
-        return self._batches(sql, _latest_schema(query.read), what, batch_rows)
+        return self._batches(sql, latest_schema(query.read), what, batch_rows)
 
     def window_events(
         self,
@@ -215,7 +215,7 @@ class DuckDBEngine:
         ``__event_id`` when the view names one, then the aggregated columns with their
         declared types; events have ``since < ts <= end`` and are deduplicated by event id.
         """
-        _check_range(start, end)
+        check_range(start, end)
         read = self._read(view, None)
         query = WindowEventsQuery(
             read,
@@ -224,7 +224,7 @@ class DuckDBEngine:
             None if since is None else to_micros(since),
             None if late_created_after is None else to_micros(late_created_after),
         )
-        target = _latest_schema(read)
+        target = latest_schema(read)
         if read.event_id is not None:
             target.insert(len(read.keys) + 2, None)
         return self._batches(self.dialect.window_events(query), target, _describe(view), batch_rows)
@@ -238,7 +238,7 @@ class DuckDBEngine:
             with _errors(what), reader:
                 for batch in reader:
                     if batch.num_rows:
-                        yield _cast_batch(batch, target)
+                        yield cast_batch(batch, target)
 
     def max_created(
         self, view: FeatureView, start: datetime | None, end: datetime
@@ -246,7 +246,7 @@ class DuckDBEngine:
         """The greatest created timestamp among rows with ``start <= ts <= end``."""
         if not view.source.created_timestamp_column:
             return None
-        _check_range(start, end)
+        check_range(start, end)
         with self.cursor() as cur:
             read = self.source_read(cur, view, ())
             query = MaxCreatedQuery(
@@ -344,46 +344,6 @@ class DuckDBRetrieval(OfflineResult):
 def _sources(query: PointInTimeQuery) -> str:
     names = ", ".join(repr(v.read.view_name) for v in query.views)
     return f"the sources of feature view(s) {names}"
-
-
-def _check_keys(entity: pa.Schema, read: SourceRead) -> None:
-    for key in read.keys:
-        if key.name not in entity.names:
-            raise EntityFrameError(
-                f"the entity frame has no column {key.name!r}, a join key of feature view "
-                f"{read.view_name!r} (it has: {', '.join(entity.names)}); add it"
-            )
-        mine, theirs = (
-            entity.field(key.name).type,
-            key.dtype.to_arrow() if key.dtype else key.source_type,
-        )
-        if key_family(mine) != key_family(theirs):
-            raise EntityFrameError(
-                f"entity frame column {key.name!r} is {mine} but feature view "
-                f"{read.view_name!r} stores that key as {theirs}; convert the column"
-            )
-
-
-def _check_range(start: datetime | None, end: datetime) -> None:
-    if start is not None and to_micros(start) > to_micros(end):
-        raise TimeRangeError(
-            f"END {end.isoformat()} is before START {start.isoformat()}: swap them"
-        )
-
-
-def _latest_schema(read: SourceRead) -> list[pa.DataType | None]:
-    """Target type of each output column of latest_per_key (None: keep DuckDB's type)."""
-    keys: list[pa.DataType | None] = [k.dtype.to_arrow() if k.dtype else None for k in read.keys]
-    return keys + [UTC_MICROS, UTC_MICROS] + [f.dtype.to_arrow() for f in read.features if f.dtype]
-
-
-def _cast_batch(batch: pa.RecordBatch, target: list[pa.DataType | None]) -> pa.RecordBatch:
-    fields = [
-        f if t is None or f.type == t else pa.field(f.name, t)
-        for f, t in zip(batch.schema, target, strict=True)
-    ]
-    schema = pa.schema(fields)
-    return batch if schema == batch.schema else batch.cast(schema)
 
 
 def _run(cur: duckdb.DuckDBPyConnection, sql: str, what: str) -> pa.Table:

@@ -1,0 +1,63 @@
+"""The model lifecycle on MLflow: log with lineage, promote through stages, gate.
+
+``pip install 'skewless[mlflow]'``. Importing this package does not import MLflow; each
+function does, when called.
+
+Example:
+    >>> from skewless.models import log_model, promote, run_gate  # doctest: +SKIP
+    >>> v = log_model(model, "churn", dataset="churn_train", store=store)  # doctest: +SKIP
+    >>> report = run_gate("churn", "churn_holdout", version=v.version,
+    ...                   thresholds=Thresholds(min_f1=0.8), store=store)  # doctest: +SKIP
+    >>> promote("churn", v.version, "production", gate_report=report.to_dict(),
+    ...         store=store)  # doctest: +SKIP
+"""
+
+from skewless.errors import (
+    GateInputError,
+    ModelRegistryError,
+    TrackingServerError,
+    UnknownModelError,
+)
+from skewless.models.gate import Check, GateReport, Thresholds, run_gate
+from skewless.models.lineage import Lineage, feature_columns
+from skewless.models.registry import (
+    ModelVersionInfo,
+    PromotionResult,
+    apply_retention,
+    get_features_for,
+    get_model_version,
+    list_model_versions,
+    load_model,
+    model_lineage,
+    promote,
+    required_features,
+)
+from skewless.models.tracking import Tracking, tracking_for
+from skewless.models.training import log_model, training_data
+
+__all__ = [
+    "Check",
+    "GateInputError",
+    "GateReport",
+    "Lineage",
+    "ModelRegistryError",
+    "ModelVersionInfo",
+    "PromotionResult",
+    "Thresholds",
+    "Tracking",
+    "TrackingServerError",
+    "UnknownModelError",
+    "apply_retention",
+    "feature_columns",
+    "get_features_for",
+    "get_model_version",
+    "list_model_versions",
+    "load_model",
+    "log_model",
+    "model_lineage",
+    "promote",
+    "required_features",
+    "run_gate",
+    "tracking_for",
+    "training_data",
+]

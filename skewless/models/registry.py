@@ -1,0 +1,420 @@
+"""Registered models on MLflow's registry: versions, stages on aliases, promotion, retention.
+
+Stages are the seed's ``None -> Staging -> Production -> Archived``, kept as MLflow aliases:
+a version holding the ``staging`` or ``production`` alias is in that stage; a version that left
+production carries the tag ``archived=true`` and no alias; any other version is ``None``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from skewless.errors import ModelRegistryError, UnknownModelError
+from skewless.models.lineage import Lineage
+from skewless.models.tracking import Tracking, tracking_for
+
+if TYPE_CHECKING:
+    from skewless.online_read import OnlineResponse
+    from skewless.store import FeatureStore
+
+__all__ = [
+    "ARCHIVED_TAG",
+    "STAGES",
+    "ModelVersionInfo",
+    "PromotionResult",
+    "apply_retention",
+    "get_features_for",
+    "get_model_version",
+    "list_model_versions",
+    "load_model",
+    "model_lineage",
+    "promote",
+    "required_features",
+    "resolve_store",
+]
+
+STAGES = ("staging", "production")
+"""The stages a version can be promoted to, each an MLflow alias of the same name."""
+ARCHIVED_TAG = "archived"
+
+
+def resolve_store(store: FeatureStore | None) -> FeatureStore:
+    """``store``, or the repository in the working directory."""
+    if store is not None:
+        return store
+    from skewless.store import FeatureStore
+
+    return FeatureStore(repo_path=".")
+
+
+def _is_not_found(exc: Exception) -> bool:
+    code = getattr(exc, "error_code", "")
+    return "RESOURCE_DOES_NOT_EXIST" in str(code) or "INVALID_PARAMETER_VALUE" in str(code)
+
+
+@dataclass(frozen=True)
+class ModelVersionInfo:
+    """One registered model version, as skewless sees it.
+
+    Attributes:
+        name: the registered model.
+        version: the version number.
+        stage: ``Production``, ``Staging``, ``Archived`` or ``None``.
+        aliases: the MLflow aliases the version holds.
+        tags: the version's tags.
+        run_id: the MLflow run that logged it.
+        source: the artifact URI of the logged model.
+        created_at: when it was registered (UTC).
+        lineage: what it was trained on (None for a model logged outside skewless).
+    """
+
+    name: str
+    version: int
+    stage: str
+    aliases: tuple[str, ...]
+    tags: dict[str, str]
+    run_id: str
+    source: str
+    created_at: datetime | None
+    lineage: Lineage | None = field(default=None, compare=False)
+
+    @property
+    def uri(self) -> str:
+        """``models:/NAME/VERSION``: loads this version with ``mlflow.pyfunc.load_model``."""
+        return f"models:/{self.name}/{self.version}"
+
+    @classmethod
+    def from_mlflow(cls, mv: Any, aliases: Iterable[str] | None = None) -> ModelVersionInfo:
+        """``aliases`` overrides the version's own (search results may not carry them)."""
+        tags = {str(k): str(v) for k, v in (mv.tags or {}).items()}
+        held = aliases if aliases is not None else getattr(mv, "aliases", None) or ()
+        aliases = tuple(sorted(held))
+        if "production" in aliases:
+            stage = "Production"
+        elif "staging" in aliases:
+            stage = "Staging"
+        elif tags.get(ARCHIVED_TAG) == "true":
+            stage = "Archived"
+        else:
+            stage = "None"
+        created = (
+            datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC)
+            if mv.creation_timestamp
+            else None
+        )
+        return cls(
+            name=mv.name,
+            version=int(mv.version),
+            stage=stage,
+            aliases=aliases,
+            tags=tags,
+            run_id=mv.run_id or "",
+            source=mv.source or "",
+            created_at=created,
+            lineage=Lineage.from_tags(tags),
+        )
+
+
+def _registered(client: Any, name: str) -> Any:
+    try:
+        return client.get_registered_model(name)
+    except Exception as exc:
+        if _is_not_found(exc):
+            raise UnknownModelError(
+                f"no registered model {name!r}: log one with skewless.models.log_model(model, "
+                f"{name!r}, dataset=...), or check the name with `skewless models list`"
+            ) from None
+        raise
+
+
+def _version(client: Any, name: str, version: str | int) -> Any:
+    """The MLflow version ``version`` (a number, or an alias such as ``production``)."""
+    _registered(client, name)
+    text = str(version).strip()
+    if text.isdigit():
+        try:
+            return client.get_model_version(name, text)
+        except Exception as exc:
+            if _is_not_found(exc):
+                raise UnknownModelError(
+                    f"model {name!r} has no version {text}: see `skewless models list {name}`"
+                ) from None
+            raise
+    try:
+        return client.get_model_version_by_alias(name, text.lower())
+    except Exception as exc:
+        if _is_not_found(exc):
+            raise UnknownModelError(
+                f"no version of model {name!r} holds the alias {text!r}: promote one with "
+                f"`skewless models promote {name} VERSION --to {text.lower()}`"
+            ) from None
+        raise
+
+
+def _all_versions(client: Any, name: str) -> list[Any]:
+    _registered(client, name)
+    found = client.search_model_versions(f"name = '{name}'")
+    return sorted(found, key=lambda mv: int(mv.version))
+
+
+def _aliases(client: Any, name: str) -> dict[int, list[str]]:
+    """Version -> the aliases it holds (from the registered model, which always has them)."""
+    held: dict[int, list[str]] = {}
+    for alias, version in (_registered(client, name).aliases or {}).items():
+        held.setdefault(int(version), []).append(str(alias))
+    return held
+
+
+def _tracking(store: FeatureStore | None) -> tuple[FeatureStore, Tracking]:
+    s = resolve_store(store)
+    return s, tracking_for(s.config)
+
+
+def get_model_version(
+    name: str, version: str | int = "production", store: FeatureStore | None = None
+) -> ModelVersionInfo:
+    """The version ``version`` (a number or an alias) of model ``name``.
+
+    Raises:
+        UnknownModelError: no such model, version or alias.
+    """
+    _, tracking = _tracking(store)
+    with tracking.active() as client:
+        mv = _version(client, name, version)
+        return ModelVersionInfo.from_mlflow(mv, _aliases(client, name).get(int(mv.version), []))
+
+
+def list_model_versions(name: str, store: FeatureStore | None = None) -> list[ModelVersionInfo]:
+    """Every version of model ``name``, oldest first."""
+    _, tracking = _tracking(store)
+    with tracking.active() as client:
+        held = _aliases(client, name)
+        return [
+            ModelVersionInfo.from_mlflow(mv, held.get(int(mv.version), []))
+            for mv in _all_versions(client, name)
+        ]
+
+
+def model_lineage(
+    name: str, version: str | int = "production", store: FeatureStore | None = None
+) -> Lineage:
+    """What version ``version`` of model ``name`` was trained on.
+
+    Raises:
+        UnknownModelError: no such model or version.
+        ModelRegistryError: the version was not logged by skewless (no lineage tags).
+    """
+    info = get_model_version(name, version, store)
+    if info.lineage is None:
+        raise ModelRegistryError(
+            f"model {name!r} version {info.version} carries no skewless lineage: log it with "
+            "skewless.models.log_model(..., dataset=NAME)"
+        )
+    return info.lineage
+
+
+def required_features(
+    name: str, version: str | int = "production", store: FeatureStore | None = None
+) -> list[str]:
+    """The ``view:feature`` refs the model needs, in its input order.
+
+    Example:
+        >>> required_features("churn", "production", store)  # doctest: +SKIP
+        ['user_stats:total_purchases', 'user_stats:avg_purchase_amount']
+    """
+    return list(model_lineage(name, version, store).feature_refs)
+
+
+def get_features_for(
+    name: str,
+    entity_rows: Any,
+    version: str | int = "production",
+    store: FeatureStore | None = None,
+) -> OnlineResponse:
+    """The latest values of the features the model needs, for ``entity_rows``, online.
+
+    The response's columns carry the names the model was trained on; order them with
+    ``response.to_df()[lineage.feature_columns]``.
+    """
+    s = resolve_store(store)
+    lineage = model_lineage(name, version, s)
+    return s.get_online_features(
+        list(lineage.feature_refs), entity_rows, full_feature_names=lineage.full_feature_names
+    )
+
+
+def load_model(
+    name: str, version: str | int = "production", store: FeatureStore | None = None
+) -> Any:
+    """The version as an ``mlflow.pyfunc`` model (``models:/NAME@alias`` for an alias)."""
+    _, tracking = _tracking(store)
+    with tracking.active() as client:
+        mv = _version(client, name, version)
+        import mlflow.pyfunc
+
+        return mlflow.pyfunc.load_model(f"models:/{name}/{mv.version}")
+
+
+@dataclass(frozen=True)
+class PromotionResult:
+    """What a promotion did.
+
+    Attributes:
+        name: the model.
+        version: the promoted version.
+        stage: ``staging`` or ``production``.
+        archived: the version that left production (None when there was none).
+        deleted: versions removed by the retention rule.
+    """
+
+    name: str
+    version: int
+    stage: str
+    archived: int | None
+    deleted: tuple[int, ...]
+
+
+def _check_gate_report(report: str | Path | dict[str, Any], name: str, version: int) -> None:
+    if isinstance(report, dict):
+        data = report
+    else:
+        path = Path(report)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ModelRegistryError(
+                f"gate report {str(path)!r} does not exist: run `skewless gate {name} ... "
+                f"--report {path}` first"
+            ) from None
+        except (OSError, ValueError) as exc:
+            raise ModelRegistryError(f"gate report {str(path)!r} is not readable: {exc}") from None
+    model = data.get("model", {}) if isinstance(data, dict) else {}
+    if model.get("name") != name or str(model.get("version")) != str(version):
+        raise ModelRegistryError(
+            f"the gate report is for model {model.get('name')!r} version "
+            f"{model.get('version')}, not {name!r} version {version}: gate this version first"
+        )
+    if data.get("passed") is not True:
+        failed = [c.get("name") for c in data.get("checks", []) if not c.get("passed")]
+        raise ModelRegistryError(
+            f"model {name!r} version {version} failed its gate ({', '.join(map(str, failed))}): "
+            "nothing was promoted"
+        )
+
+
+def promote(
+    name: str,
+    version: str | int,
+    to: str,
+    *,
+    store: FeatureStore | None = None,
+    gate_report: str | Path | dict[str, Any] | None = None,
+    keep: int | None = None,
+) -> PromotionResult:
+    """Move version ``version`` of model ``name`` to ``staging`` or ``production``.
+
+    Promoting to production moves the ``production`` alias and archives the version that
+    held it (alias removed, tag ``archived=true``). The version leaves ``staging`` when it
+    reaches production. Then the retention rule deletes versions beyond the latest ``keep``
+    (default ``mlflow.keep_versions``, 3), never one that holds an alias.
+
+    Args:
+        gate_report: a gate report (path or dict); the promotion is refused unless it
+            passed, for this very version.
+
+    Raises:
+        UnknownModelError: no such model or version.
+        ModelRegistryError: a bad stage, a failed gate; nothing is changed.
+    """
+    stage = str(to).strip().lower()
+    if stage not in STAGES:
+        raise ModelRegistryError(f"cannot promote to {to!r}: use one of {', '.join(STAGES)}")
+    _, tracking = _tracking(store)
+    keep = tracking.keep_versions if keep is None else keep
+    if keep < 1:
+        raise ModelRegistryError(f"keep is {keep}: keep at least 1 version")
+    with tracking.active() as client:
+        mv = _version(client, name, version)
+        number = int(mv.version)
+        if gate_report is not None:
+            _check_gate_report(gate_report, name, number)
+        previous: int | None = None
+        try:
+            held = client.get_model_version_by_alias(name, stage)
+            previous = int(held.version)
+        except Exception as exc:
+            if not _is_not_found(exc):
+                raise
+        aliases = set(_aliases(client, name).get(number, []))
+        archived = _apply_promotion(
+            client, name, number, stage, previous, aliases, dict(mv.tags or {})
+        )
+        deleted = _retain(client, name, keep)
+    return PromotionResult(name, number, stage, archived, tuple(deleted))
+
+
+def _apply_promotion(
+    client: Any,
+    name: str,
+    number: int,
+    stage: str,
+    previous: int | None,
+    aliases: set[str],
+    tags: dict[str, str],
+) -> int | None:
+    """Set the alias, then archive; on a failure the alias goes back where it was."""
+    client.set_registered_model_alias(name, stage, str(number))
+    archived = None
+    try:
+        if ARCHIVED_TAG in tags:
+            client.delete_model_version_tag(name, str(number), ARCHIVED_TAG)
+        if stage == "production":
+            if "staging" in aliases:
+                client.delete_registered_model_alias(name, "staging")
+            if previous is not None and previous != number:
+                client.set_model_version_tag(name, str(previous), ARCHIVED_TAG, "true")
+                archived = previous
+    except Exception:
+        _undo(client, name, stage, previous)
+        raise
+    return archived
+
+
+def _undo(client: Any, name: str, stage: str, previous: int | None) -> None:
+    try:
+        if previous is None:
+            client.delete_registered_model_alias(name, stage)
+        else:
+            client.set_registered_model_alias(name, stage, str(previous))
+    except Exception:  # pragma: no cover - the original error is the one worth reporting
+        pass
+
+
+def _retain(client: Any, name: str, keep: int) -> list[int]:
+    versions = _all_versions(client, name)
+    held = _aliases(client, name)
+    deleted = []
+    for mv in versions[: max(len(versions) - keep, 0)]:
+        if held.get(int(mv.version)):
+            continue
+        client.delete_model_version(name, str(mv.version))
+        deleted.append(int(mv.version))
+    return deleted
+
+
+def apply_retention(
+    name: str, keep: int | None = None, store: FeatureStore | None = None
+) -> list[int]:
+    """Delete versions of ``name`` older than the latest ``keep``, except those holding an
+    alias; returns the deleted version numbers."""
+    _, tracking = _tracking(store)
+    keep = tracking.keep_versions if keep is None else keep
+    if keep < 1:
+        raise ModelRegistryError(f"keep is {keep}: keep at least 1 version")
+    with tracking.active() as client:
+        return _retain(client, name, keep)
