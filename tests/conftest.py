@@ -20,15 +20,19 @@ settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 def pytest_sessionstart(session: object) -> None:
-    """On CI, a missing server is an install bug, not a reason to skip its tests."""
+    """On CI, a missing server or optional package is an install bug, not a reason to skip
+    its tests."""
     if not os.environ.get("CI"):
         return
     import glob
+    import importlib.util
     import shutil
 
     import pytest
 
-    missing = [tool for tool in ("redis-server", "wrk") if shutil.which(tool) is None]
+    missing = [tool for tool in ("redis-server", "wrk", "java") if shutil.which(tool) is None]
+    extras = ("pyspark", "mlflow", "sklearn", "onnxruntime", "httpx", "redis", "psycopg")
+    missing += [name for name in extras if importlib.util.find_spec(name) is None]
     if not glob.glob("/usr/lib/postgresql/*/bin/initdb") and shutil.which("initdb") is None:
         missing.append("PostgreSQL (initdb)")
     if missing:

@@ -29,8 +29,6 @@ from skewless.online.codec import encode_key
 from skewless.online.sqlite.store import SqliteOnlineStore
 from skewless.types import Float64, Int64, String
 
-pytest.importorskip("skewless.offline.duckdb.engine", reason="the DuckDB engine is not built yet")
-
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 FAR = T0 + timedelta(days=365)
 

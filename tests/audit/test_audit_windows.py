@@ -17,8 +17,6 @@ from skewless import Aggregation, BatchFeatureView, Field, FileSource
 from skewless.audit import audit
 from skewless.types import Float64, Int64
 
-pytest.importorskip("skewless.window_online", reason="online window state is not built yet")
-
 FUNCTIONS = ("sum", "mean", "std", "count", "count_distinct", "min", "max", "last")
 
 tx = BatchFeatureView(

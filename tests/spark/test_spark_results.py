@@ -13,11 +13,11 @@ import pyarrow.parquet as pq
 import pytest
 from offline_data import at, entity_frame, make_view, request, source_types, write_parquet
 
-from skewless import Entity, FeatureStore, FeatureView, Field, FileSource
+from skewless import Entity, FeatureStore, FeatureView, Field, FileSource, on_demand_feature_view
 from skewless.config import RepoConfig
 from skewless.errors import ConfigError, SourceNotFoundError
 from skewless.offline.spark.engine import SparkEngine
-from skewless.types import Float32, Int32, Int64, String
+from skewless.types import Float32, Float64, Int32, Int64, String
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -213,3 +213,44 @@ def test_to_spark_df_needs_the_spark_engine(tmp_path: Path) -> None:
         job = store.get_historical_features(_entities(), ["v:score"])
         with pytest.raises(ConfigError, match="offline_store type spark"):
             job.to_spark_df()
+
+
+@on_demand_feature_view(
+    sources=[make_view("v", "s.parquet", features=FEATURES)[["score", "ratio"]]],
+    schema=[Field(name="score_per_ratio", dtype=Float64)],
+    mode="python",
+)
+def score_per_ratio(inputs: dict[str, list]) -> dict[str, list]:
+    return {
+        "score_per_ratio": [
+            s / r if s is not None and r else None
+            for s, r in zip(inputs["score"], inputs["ratio"], strict=True)
+        ]
+    }
+
+
+def test_on_demand_features_over_spark_equal_duckdb(spark: SparkSession, tmp_path: Path) -> None:
+    """An on-demand view over a plain view: the same values from Spark and DuckDB, and
+    to_parquet writes them."""
+    _history(tmp_path)
+    view = make_view("v", "s.parquet", features=FEATURES)
+    config = RepoConfig(
+        project="p",
+        registry={"path": str(tmp_path / "registry.db")},
+        online_store={"type": "sqlite", "path": str(tmp_path / "online.db")},
+        repo_path=tmp_path,
+    )
+    refs = ["v:label", "score_per_ratio:score_per_ratio"]
+    with FeatureStore(config=config) as duck:
+        duck.apply([*view.entities, view, score_per_ratio])
+        want = duck.get_historical_features(_entities(), refs).to_arrow()
+    spark_store = FeatureStore(
+        config=config, offline_engine=SparkEngine.from_session(spark, tmp_path)
+    )
+    try:
+        job = spark_store.get_historical_features(_entities(), refs)
+        assert job.to_arrow().equals(want)
+        job.to_parquet(tmp_path / "out.parquet")
+        assert pq.read_table(tmp_path / "out.parquet").equals(want)
+    finally:
+        spark_store.close()

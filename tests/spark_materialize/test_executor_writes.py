@@ -41,7 +41,6 @@ from skewless.spark_materialize import (
 from skewless.types import Array, Bool, Bytes, Float32, Float64, Int32, Int64, String, UnixTimestamp
 
 pytest.importorskip("pyspark", reason="pyspark is not installed: pip install 'skewless[spark]'")
-pytest.importorskip("skewless.offline.spark.engine", reason="the Spark engine is not built yet")
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 USER = Entity(name="user", join_keys=["user_id"])
