@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import re
 import uuid
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from skewless._files import write_parquet_atomically
 from skewless._time import parse_time, to_utc
 from skewless._types import dtype_from_arrow
 from skewless.errors import (
@@ -276,7 +276,7 @@ def _save(
         entity_columns=entity_columns,
     )
     text = orjson.dumps(dataset.to_spec(repo)).decode()
-    _write_atomically(table, target)
+    write_parquet_atomically(table, target)
     try:
         replaced = store.registry.put_dataset(name, text, overwrite)
     except BaseException:
@@ -287,28 +287,6 @@ def _save(
         if old != target and old.is_relative_to(directory):
             old.unlink(missing_ok=True)
     return dataset
-
-
-def _write_atomically(table: pa.Table, target: Path) -> None:
-    """A hidden temporary file beside ``target``, flushed to disk, then renamed."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.parent / f".{uuid.uuid4().hex}.tmp"
-    try:
-        pq.write_table(table, temporary)
-        _fsync(temporary)
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    _fsync(target.parent)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # -- reading ----------------------------------------------------------------------------------

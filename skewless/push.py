@@ -17,7 +17,6 @@ Example:
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -30,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from skewless import _files
 from skewless._contracts import OfflineEngine, OnlineStore
 from skewless._time import parse_time, to_micros
 from skewless._types import Array, DType, UnixTimestamp
@@ -509,25 +509,7 @@ def write_parquet_atomically(
     if name is None:
         stamp = datetime.fromtimestamp(time.time(), UTC).strftime("%Y%m%dT%H%M%S%fZ")
         name = target.new_name(existing, f"push-{stamp}-{uuid.uuid4().hex[:8]}")
-    final = directory / name
-    temporary = directory / f".{uuid.uuid4().hex}.tmp"
-    try:
-        pq.write_table(table, temporary)
-        _fsync(temporary)
-        os.replace(temporary, final)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    _fsync(directory)
-    return final
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    return _files.write_parquet_atomically(table, directory / name)
 
 
 def pushed_columns(views: Sequence[FeatureView]) -> dict[str, DType | None]:

@@ -3,16 +3,25 @@ view's source, time ranges, and the declared output types of latest-per-key batc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import pyarrow as pa
 
+from skewless._contracts import ViewRequest
 from skewless._time import to_micros
 from skewless.errors import EntityFrameError, TimeRangeError
-from skewless.offline.entity import UTC_MICROS, key_family
+from skewless.offline.entity import ENTITY_TIME, UTC_MICROS, key_family
 from skewless.offline.query import SourceRead
 
-__all__ = ["cast_batch", "check_keys", "check_range", "latest_schema"]
+__all__ = [
+    "cast_batch",
+    "check_keys",
+    "check_output_names",
+    "check_range",
+    "latest_schema",
+    "retrieval_schema",
+]
 
 
 def check_keys(entity: pa.Schema, read: SourceRead) -> None:
@@ -53,3 +62,29 @@ def cast_batch(batch: pa.RecordBatch, target: list[pa.DataType | None]) -> pa.Re
     ]
     schema = pa.schema(fields)
     return batch if schema == batch.schema else batch.cast(schema)
+
+
+def check_output_names(entity_df: pa.Table, requests: Sequence[ViewRequest]) -> None:
+    """No feature output may share a name with an entity column or another output."""
+    taken = set(entity_df.column_names)
+    for request in requests:
+        clash = sorted(taken & set(request.output_names))
+        if clash:
+            raise EntityFrameError(
+                f"entity frame column(s) {clash} would clash with feature output(s) of "
+                f"view {request.view.name!r}: rename the entity column(s) or pass "
+                "full_feature_names=True"
+            )
+        taken |= set(request.output_names)
+
+
+def retrieval_schema(entity_df: pa.Table, requests: Sequence[ViewRequest]) -> pa.Schema:
+    """A retrieval's output: the entity columns (``event_timestamp`` as aware UTC µs), then
+    each requested feature with its declared type."""
+    fields = [
+        pa.field(ENTITY_TIME, UTC_MICROS) if f.name == ENTITY_TIME else f for f in entity_df.schema
+    ]
+    for request in requests:
+        for feature, name in zip(request.features, request.output_names, strict=True):
+            fields.append(pa.field(name, request.view.dtype_of(feature).to_arrow()))
+    return pa.schema(fields)

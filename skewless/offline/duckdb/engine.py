@@ -24,13 +24,19 @@ from skewless._types import UnixTimestamp
 from skewless.config import DuckDBOfflineConfig
 from skewless.definitions import BatchFeatureView, FeatureView
 from skewless.errors import (
-    EntityFrameError,
     SchemaMismatchError,
     SourceNotFoundError,
 )
-from skewless.offline.checks import cast_batch, check_keys, check_range, latest_schema
+from skewless.offline.checks import (
+    cast_batch,
+    check_keys,
+    check_output_names,
+    check_range,
+    latest_schema,
+    retrieval_schema,
+)
 from skewless.offline.duckdb.dialect import DuckDBDialect
-from skewless.offline.entity import ENTITY_TIME, UTC_MICROS, row_numbers, utc_micros
+from skewless.offline.entity import ENTITY_TIME, row_numbers, utc_micros
 from skewless.offline.query import (
     EntityRelation,
     LatestPerKeyQuery,
@@ -140,16 +146,7 @@ class DuckDBEngine:
     # -- point-in-time retrieval ----------------------------------------------------------
     def historical(self, entity_df: pa.Table, requests: Sequence[ViewRequest]) -> DuckDBRetrieval:
         """Plan the point-in-time join of ``entity_df`` with each requested view (lazy)."""
-        taken = set(entity_df.column_names)
-        for request in requests:
-            clash = sorted(taken & set(request.output_names))
-            if clash:
-                raise EntityFrameError(
-                    f"entity frame column(s) {clash} would clash with feature output(s) of "
-                    f"view {request.view.name!r}: rename the entity column(s) or pass "
-                    "full_feature_names=True"
-                )
-            taken |= set(request.output_names)
+        check_output_names(entity_df, requests)
         with self.cursor() as cur:
             reads = [self.source_read(cur, r.view, r.features) for r in requests]
         for read in reads:
@@ -271,14 +268,7 @@ class DuckDBRetrieval(OfflineResult):
         self.engine = engine
         self.query = query
         self.entity_df = entity_df
-        fields = [
-            pa.field(ENTITY_TIME, UTC_MICROS) if f.name == ENTITY_TIME else f
-            for f in entity_df.schema
-        ]
-        for request in requests:
-            for feature, name in zip(request.features, request.output_names, strict=True):
-                fields.append(pa.field(name, request.view.dtype_of(feature).to_arrow()))
-        self.schema = pa.schema(fields)
+        self.schema = retrieval_schema(entity_df, requests)
 
     def sql(self, *, entity_columns: bool = False, ordered: bool = False) -> str:
         """The SQL this retrieval runs (for inspection)."""

@@ -21,8 +21,13 @@ from skewless._contracts import ViewRequest
 from skewless._time import from_micros, to_micros
 from skewless.config import SparkOfflineConfig
 from skewless.definitions import BatchFeatureView, FeatureView
-from skewless.errors import EntityFrameError
-from skewless.offline.checks import cast_batch, check_keys, check_range, latest_schema
+from skewless.offline.checks import (
+    cast_batch,
+    check_keys,
+    check_output_names,
+    check_range,
+    latest_schema,
+)
 from skewless.offline.query import (
     EntityRelation,
     LatestPerKeyQuery,
@@ -162,16 +167,7 @@ class SparkEngine:
     # -- point-in-time retrieval ----------------------------------------------------------
     def historical(self, entity_df: pa.Table, requests: Sequence[ViewRequest]) -> SparkRetrieval:
         """Plan the point-in-time join of ``entity_df`` with each requested view (lazy)."""
-        taken = set(entity_df.column_names)
-        for request in requests:
-            clash = sorted(taken & set(request.output_names))
-            if clash:
-                raise EntityFrameError(
-                    f"entity frame column(s) {clash} would clash with feature output(s) of "
-                    f"view {request.view.name!r}: rename the entity column(s) or pass "
-                    "full_feature_names=True"
-                )
-            taken |= set(request.output_names)
+        check_output_names(entity_df, requests)
         reads = [self.source_read(r.view, r.features) for r in requests]
         for read in reads:
             check_keys(entity_df.schema, read)

@@ -19,7 +19,8 @@ import pyarrow as pa
 
 from skewless._contracts import OfflineResult, ViewRequest
 from skewless.errors import EntityFrameError
-from skewless.offline.entity import ENTITY_TIME, UTC_MICROS, row_numbers, utc_micros
+from skewless.offline.checks import retrieval_schema
+from skewless.offline.entity import ENTITY_TIME, row_numbers, utc_micros
 from skewless.offline.query import PointInTimeQuery
 from skewless.offline.spark.sources import is_uri, spark_errors
 
@@ -48,14 +49,7 @@ class SparkRetrieval(OfflineResult):
         self.engine = engine
         self.query = query
         self.entity_df = entity_df
-        fields = [
-            pa.field(ENTITY_TIME, UTC_MICROS) if f.name == ENTITY_TIME else f
-            for f in entity_df.schema
-        ]
-        for request in requests:
-            for feature, name in zip(request.features, request.output_names, strict=True):
-                fields.append(pa.field(name, request.view.dtype_of(feature).to_arrow()))
-        self.schema = pa.schema(fields)
+        self.schema = retrieval_schema(entity_df, requests)
 
     def sql(self, *, entity_columns: bool = False, ordered: bool = False) -> str:
         """The Spark SQL this retrieval runs (the entity view's name left as ``entity``)."""
