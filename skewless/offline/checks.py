@@ -1,11 +1,13 @@
-"""Checks and casts every offline engine applies the same way: entity-frame keys against a
-view's source, time ranges, and the declared output types of latest-per-key batches."""
+"""What every offline engine does the same way around its SQL: checking entity-frame keys,
+output names and time ranges, typing latest-per-key batches, and putting a retrieval's
+features back next to the entity columns in entity order."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
 
+import numpy as np
 import pyarrow as pa
 
 from skewless._contracts import ViewRequest
@@ -21,6 +23,7 @@ __all__ = [
     "check_range",
     "latest_schema",
     "retrieval_schema",
+    "with_entity_columns",
 ]
 
 
@@ -88,3 +91,28 @@ def retrieval_schema(entity_df: pa.Table, requests: Sequence[ViewRequest]) -> pa
         for feature, name in zip(request.features, request.output_names, strict=True):
             fields.append(pa.field(name, request.view.dtype_of(feature).to_arrow()))
     return pa.schema(fields)
+
+
+def with_entity_columns(
+    found: pa.Table, entity_df: pa.Table, output_ts: pa.Array | pa.ChunkedArray, schema: pa.Schema
+) -> pa.Table:
+    """The retrieval's table: ``found`` (the entity row number first, then the features, rows
+    in any order) put back in entity order after the entity columns, ``event_timestamp``
+    replaced by ``output_ts``, every column of ``schema``'s type."""
+    rows = found.column(0).to_numpy()
+    order = np.empty(len(rows), dtype=np.int64)
+    order[rows] = np.arange(len(rows), dtype=np.int64)
+    features = found.drop_columns([found.column_names[0]]).take(order)
+    columns = [
+        output_ts if name == ENTITY_TIME else entity_df.column(name)
+        for name in entity_df.column_names
+    ]
+    columns += [features.column(i) for i in range(features.num_columns)]
+    n_entity = entity_df.num_columns
+    return pa.Table.from_arrays(
+        [
+            c.cast(f.type) if i >= n_entity else c
+            for i, (c, f) in enumerate(zip(columns, schema, strict=True))
+        ],
+        schema=schema,
+    )

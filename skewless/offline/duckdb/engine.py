@@ -15,7 +15,6 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 
 from skewless._contracts import OfflineResult, ViewRequest
@@ -34,6 +33,7 @@ from skewless.offline.checks import (
     check_range,
     latest_schema,
     retrieval_schema,
+    with_entity_columns,
 )
 from skewless.offline.duckdb.dialect import DuckDBDialect
 from skewless.offline.entity import ENTITY_TIME, row_numbers, utc_micros
@@ -298,24 +298,7 @@ class DuckDBRetrieval(OfflineResult):
                 found = _run(cur, self.sql(), _sources(self.query))
             finally:
                 cur.unregister(self.query.entity.name)
-        rows = found.column(0).to_numpy()
-        order = np.empty(len(rows), dtype=np.int64)
-        order[rows] = np.arange(len(rows), dtype=np.int64)
-        features = found.drop_columns([found.column_names[0]]).take(order)
-        entity = self.entity_df
-        columns = [
-            output_ts if name == ENTITY_TIME else entity.column(name)
-            for name in entity.column_names
-        ]
-        columns += [features.column(i) for i in range(features.num_columns)]
-        n_entity = entity.num_columns
-        return pa.Table.from_arrays(
-            [
-                c.cast(f.type) if i >= n_entity else c
-                for i, (c, f) in enumerate(zip(columns, self.schema, strict=True))
-            ],
-            schema=self.schema,
-        )
+        return with_entity_columns(found, self.entity_df, output_ts, self.schema)
 
     def to_parquet(self, path: str | Path) -> None:
         """Run the retrieval and write it to one Parquet file with DuckDB's ``COPY``."""

@@ -14,12 +14,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pyarrow as pa
 
 from skewless._contracts import OfflineResult, ViewRequest
 from skewless.errors import EntityFrameError
-from skewless.offline.checks import retrieval_schema
+from skewless.offline.checks import retrieval_schema, with_entity_columns
 from skewless.offline.entity import ENTITY_TIME, row_numbers, utc_micros
 from skewless.offline.query import PointInTimeQuery
 from skewless.offline.spark.sources import is_uri, spark_errors
@@ -103,25 +102,8 @@ class SparkRetrieval(OfflineResult):
                 found = frame.toArrow()
         finally:
             self.engine._drop_view(name)
-        rows = found.column(0).to_numpy()
-        order = np.empty(len(rows), dtype=np.int64)
-        order[rows] = np.arange(len(rows), dtype=np.int64)
-        features = found.drop_columns([found.column_names[0]]).take(order)
-        entity = self.entity_df
-        output_ts = utc_micros(entity.column(ENTITY_TIME))
-        columns = [
-            output_ts if name == ENTITY_TIME else entity.column(name)
-            for name in entity.column_names
-        ]
-        columns += [features.column(i) for i in range(features.num_columns)]
-        n_entity = entity.num_columns
-        return pa.Table.from_arrays(
-            [
-                c.cast(f.type) if i >= n_entity else c
-                for i, (c, f) in enumerate(zip(columns, self.schema, strict=True))
-            ],
-            schema=self.schema,
-        )
+        output_ts = utc_micros(self.entity_df.column(ENTITY_TIME))
+        return with_entity_columns(found, self.entity_df, output_ts, self.schema)
 
     def to_spark_df(self) -> DataFrame:
         """The retrieval as a lazy Spark DataFrame in the entity frame's order: the entity
