@@ -61,6 +61,7 @@ def test_layering_lower_layers_never_import_higher_ones() -> None:
         "skewless.errors": 1,
         "skewless.config": 1,
         "skewless._time": 1,
+        "skewless._files": 1,
         "skewless.definitions": 2,
         "skewless.transforms": 2,
         "skewless.embeddings": 2,
