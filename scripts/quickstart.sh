@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Install skewless with every extra into .venv, then run the quickstart:
-# synthetic e-commerce data -> apply -> materialize -> point-in-time training set ->
-# scikit-learn churn model -> online features. Arguments go to `skewless quickstart`.
+# Install skewless with what the quickstart uses (scikit-learn, MLflow) into .venv, then run
+# it: synthetic e-commerce data -> apply -> materialize -> point-in-time training set ->
+# scikit-learn churn model -> saved dataset, MLflow model, gate, promotion -> online features.
+# Arguments go to `skewless quickstart`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 source scripts/_venv.sh
-install_into_venv all
+install_into_venv sklearn,mlflow
 
 exec .venv/bin/skewless quickstart "$@"
