@@ -36,6 +36,7 @@ from skewless._contracts import OfflineEngine, OnlineStore
 from skewless.definitions import BatchFeatureView, FeatureView
 from skewless.errors import MaterializationError, SkewlessError
 from skewless.offline.checks import cast_batch
+from skewless.offline.entity import UTC_MICROS
 
 if TYPE_CHECKING:
     from skewless.online.redis.connection import RedisAddress
@@ -44,7 +45,6 @@ __all__ = ["PartitionWriter", "can_write_from_executors", "write_from_executors"
 
 _SPARK_ENGINE = "skewless.offline.spark.engine"
 _REDIS_STORE = "skewless.online.redis.store"
-_UTC_MICROS = pa.timestamp("us", tz="UTC")
 _COUNT_SCHEMA = "rows long"
 
 
@@ -167,7 +167,7 @@ class PartitionWriter:
         )
         store = RedisOnlineStore(block, Path("."))
         store.set_table_ttl(self.table, self.table_ttl_seconds)
-        target = [None] * len(view.join_keys) + [_UTC_MICROS, _UTC_MICROS]
+        target = [None] * len(view.join_keys) + [UTC_MICROS, UTC_MICROS]
         target += [f.dtype.to_arrow() for f in view.features]
         written = 0
         try:

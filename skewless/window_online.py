@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from skewless._contracts import OnlineStore, StoredRow
 from skewless.definitions import BatchFeatureView
+from skewless.offline.entity import UTC_MICROS
 from skewless.offline.query import CREATED_TS, EVENT_ID, EVENT_TS
 from skewless.online.codec import encode_key_columns
 from skewless.online.window_state import NO_CREATED, Events, StateLayout, WindowState
@@ -46,9 +47,6 @@ def state_ttl(view: BatchFeatureView) -> timedelta | None:
     if layout.lifetime or layout.max_window is None:
         return None
     return timedelta(microseconds=layout.max_window)
-
-
-UTC_MICROS = pa.timestamp("us", tz="UTC")
 
 
 def _micros(column: pa.ChunkedArray | pa.Array) -> np.ndarray:

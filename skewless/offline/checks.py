@@ -14,7 +14,7 @@ from skewless._contracts import ViewRequest
 from skewless._time import to_micros
 from skewless.errors import EntityFrameError, TimeRangeError
 from skewless.offline.entity import ENTITY_TIME, UTC_MICROS, key_family
-from skewless.offline.query import SourceRead
+from skewless.offline.query import EntityRelation, PointInTimeQuery, SourceRead, view_join
 
 __all__ = [
     "cast_batch",
@@ -22,6 +22,7 @@ __all__ = [
     "check_output_names",
     "check_range",
     "latest_schema",
+    "point_in_time_query",
     "retrieval_schema",
     "with_entity_columns",
 ]
@@ -116,3 +117,17 @@ def with_entity_columns(
         ],
         schema=schema,
     )
+
+
+def point_in_time_query(
+    entity_df: pa.Table,
+    requests: Sequence[ViewRequest],
+    reads: Sequence[SourceRead],
+    relation: EntityRelation,
+) -> PointInTimeQuery:
+    """The retrieval of ``requests`` (read as ``reads``) for ``entity_df``, registered by the
+    engine as ``relation``; the entity frame's join keys are checked against each source."""
+    for read in reads:
+        check_keys(entity_df.schema, read)
+    views = tuple(view_join(r, read) for r, read in zip(requests, reads, strict=True))
+    return PointInTimeQuery(relation, views)

@@ -28,10 +28,10 @@ from skewless.errors import (
 )
 from skewless.offline.checks import (
     cast_batch,
-    check_keys,
     check_output_names,
     check_range,
     latest_schema,
+    point_in_time_query,
     retrieval_schema,
     with_entity_columns,
 )
@@ -45,7 +45,6 @@ from skewless.offline.query import (
     SourceRead,
     WindowEventsQuery,
     build_source_read,
-    view_join,
 )
 from skewless.offline.sources import resolve_files
 
@@ -149,18 +148,15 @@ class DuckDBEngine:
         check_output_names(entity_df, requests)
         with self.cursor() as cur:
             reads = [self.source_read(cur, r.view, r.features) for r in requests]
-        for read in reads:
-            check_keys(entity_df.schema, read)
-        name = f"__skewless_entity_{next(_names)}"
         relation = EntityRelation(
-            name=name,
+            name=f"__skewless_entity_{next(_names)}",
             columns=tuple(entity_df.column_names),
             row_id=_ROW_ID,
             event_ts=_EVENT_TS,
             output_ts=_OUTPUT_TS,
         )
-        views = tuple(view_join(r, read) for r, read in zip(requests, reads, strict=True))
-        return DuckDBRetrieval(self, PointInTimeQuery(relation, views), entity_df, requests)
+        query = point_in_time_query(entity_df, requests, reads, relation)
+        return DuckDBRetrieval(self, query, entity_df, requests)
 
     # -- materialization ------------------------------------------------------------------
     def latest_per_key(

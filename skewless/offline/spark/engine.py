@@ -23,20 +23,18 @@ from skewless.config import SparkOfflineConfig
 from skewless.definitions import BatchFeatureView, FeatureView
 from skewless.offline.checks import (
     cast_batch,
-    check_keys,
     check_output_names,
     check_range,
     latest_schema,
+    point_in_time_query,
 )
 from skewless.offline.query import (
     EntityRelation,
     LatestPerKeyQuery,
     MaxCreatedQuery,
-    PointInTimeQuery,
     SourceRead,
     WindowEventsQuery,
     build_source_read,
-    view_join,
 )
 from skewless.offline.spark.dialect import SparkDialect
 from skewless.offline.spark.retrieval import SparkRetrieval
@@ -169,8 +167,6 @@ class SparkEngine:
         """Plan the point-in-time join of ``entity_df`` with each requested view (lazy)."""
         check_output_names(entity_df, requests)
         reads = [self.source_read(r.view, r.features) for r in requests]
-        for read in reads:
-            check_keys(entity_df.schema, read)
         relation = EntityRelation(
             name="",  # named when the entity frame is registered
             columns=tuple(entity_df.column_names),
@@ -178,8 +174,8 @@ class SparkEngine:
             event_ts=_EVENT_TS,
             output_ts=_EVENT_TS,
         )
-        views = tuple(view_join(r, read) for r, read in zip(requests, reads, strict=True))
-        return SparkRetrieval(self, PointInTimeQuery(relation, views), entity_df, requests)
+        query = point_in_time_query(entity_df, requests, reads, relation)
+        return SparkRetrieval(self, query, entity_df, requests)
 
     # -- materialization ------------------------------------------------------------------
     def _latest_query(
