@@ -111,13 +111,16 @@ def _check(
     clock: Clock,
     view: BatchFeatureView,
     aggs: list[Aggregation],
-    reference_rows: list[dict[str, Any]] | None,
+    reference_rows: list[dict[str, Any]],
     event_id: str | None,
     nows: list[datetime],
 ) -> None:
+    """At each ``now``: online == offline, and online == the reference over ``reference_rows``
+    (the source rows in source order)."""
     refs = [f"{view.name}:{a.name}" for a in aggs]
     entity_rows = [{"user_id": u, "region": r} for u, r in KEYS]
     spec = [RefAggregation(a.function, a.column, a.time_window, a.name, a.threshold) for a in aggs]
+    ref = RefView("tx", ("user_id", "region"), tuple(COLUMNS), None, reference_rows)
     for now in nows:
         clock.now = now
         online = store.get_online_features(refs, entity_rows).to_dict()
@@ -129,35 +132,15 @@ def _check(
             }
         )
         offline = store.get_historical_features(frame, refs).to_arrow().to_pylist()
-        expected: list[dict[str, Any]] | None = None
         seen: list[dict[str, list[Any]]] = []
-        if reference_rows is not None:
-            ref = RefView("tx", ("user_id", "region"), tuple(COLUMNS), None, reference_rows)
-            tagged = [{**e, "event_timestamp": now} for e in entity_rows]
-            expected = window_aggregates(tagged, ref, spec, event_id, seen)
+        tagged = [{**e, "event_timestamp": now} for e in entity_rows]
+        expected = window_aggregates(tagged, ref, spec, event_id, seen)
         for i, row in enumerate(offline):
             for agg in aggs:
-                got = online[agg.name][i]
-                want = row[agg.name]
-                values = [] if want is None else _values(row, agg, seen, i)
-                assert close(agg.function, got, want, values), (now, KEYS[i], agg, got, want)
-                if expected is not None:
-                    exact = expected[i][agg.name]
-                    assert close(agg.function, got, exact, seen[i][agg.name]), (
-                        now,
-                        KEYS[i],
-                        agg,
-                        got,
-                        exact,
-                    )
-
-
-def _values(
-    row: dict[str, Any], agg: Aggregation, seen: list[dict[str, list[Any]]], i: int
-) -> list:
-    if seen:
-        return seen[i][agg.name]
-    return [row[agg.name]]
+                got, held = online[agg.name][i], seen[i][agg.name]
+                want, exact = row[agg.name], expected[i][agg.name]
+                assert close(agg.function, got, want, held), (now, KEYS[i], agg, got, want)
+                assert close(agg.function, got, exact, held), (now, KEYS[i], agg, got, exact)
 
 
 @settings(max_examples=40, deadline=None)
