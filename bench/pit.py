@@ -480,7 +480,7 @@ def write_results(command: str, lines: list[str], verdicts: list[str]) -> None:
         "",
         "skewless needs no deduplication pass: its ASOF join orders the candidates by "
         "(event time, created time, position in the source), so the row it picks is already "
-        "the winner of SEMANTICS.md, including full ties. Its extra work over `asof only` is "
+        "the winner of docs/semantics.md, including full ties. Its extra work over `asof only` is "
         "that wider ordering key, the TTL check, the microsecond/UTC normalization of the "
         "source times and restoring the entity order.",
         "",

@@ -56,7 +56,7 @@ class OfflineResult(Protocol):
 class OfflineEngine(Protocol):
     """Point-in-time retrieval and latest-per-key pulls over a view's source files.
 
-    Every rule is in SEMANTICS.md; relative source paths resolve against ``repo_path``.
+    Every rule is in docs/semantics.md; relative source paths resolve against ``repo_path``.
     """
 
     def source_schema(self, view: FeatureView) -> pa.Schema:
@@ -135,7 +135,7 @@ Merge = Callable[[list[StoredRow | None]], list[StoredRow | None]]
 
 
 class OnlineStore(Protocol):
-    """One row per (table, entity key), written under the monotonic rule of SEMANTICS.md.
+    """One row per (table, entity key), written under the monotonic rule of docs/semantics.md.
 
     A table is one feature view at one data version (see ``FeatureView.data_spec``).
     """

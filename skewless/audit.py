@@ -3,7 +3,7 @@
 For every online view involved, the audit picks ``T = min(watermark, store.now())`` (capped by
 ``at``), samples entity keys that exist at ``T`` in the view's source (a seeded sample that
 does not depend on the order rows come in), reads them online with ``now = T`` and retrieves
-them offline at ``event_timestamp = T``. SEMANTICS.md "Parity" says the two agree: every
+them offline at ``event_timestamp = T``. docs/semantics.md "Parity" says the two agree: every
 difference is skew. An on-demand view is audited at the earliest ``T`` of its source views.
 
 Rows that are not online *yet* are lag, never skew, and are reported separately:

@@ -45,7 +45,7 @@ class RedisOnlineConfig(_Block):
     optionally followed by ``,db=N,password=...,ssl=true``.
 
     With ``key_ttl_seconds`` set, keys expire at ``event time + view ttl + margin`` (views
-    with a bounded TTL only; see SEMANTICS.md "Redis key expiry").
+    with a bounded TTL only; see docs/semantics.md "Redis key expiry").
     """
 
     type: Literal["redis"] = "redis"

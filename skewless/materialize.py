@@ -1,6 +1,6 @@
 """Materialization: the latest row per key, from the offline sources to the online store.
 
-The rules are SEMANTICS.md "Materialization". Per view, the offline engine streams the winning
+The rules are docs/semantics.md "Materialization". Per view, the offline engine streams the winning
 row of each key in bounded batches; each batch is encoded (vectorized, see
 :mod:`skewless.online.codec`) and written in one online transaction under the monotonic rule,
 so reruns and out-of-order ranges are harmless. The view's watermark moves only after all of

@@ -1,6 +1,6 @@
 """Online reads: the latest stored values of features for a list of entities.
 
-The rules are SEMANTICS.md "Online reads". A read resolves its request once into a lookup plan
+The rules are docs/semantics.md "Online reads". A read resolves its request once into a lookup plan
 (views, online tables, key encoders, payload decoders, output names, TTLs) and caches it until
 the registry snapshot changes, so the hot path does no registry work: it encodes the keys,
 makes one batched store call for every view, decodes the payloads and assembles columns.

@@ -1,6 +1,6 @@
 """Push ingestion: rows sent by applications, written offline, online or both.
 
-The rules are SEMANTICS.md "Push". Every row is checked against every view the push source
+The rules are docs/semantics.md "Push". Every row is checked against every view the push source
 feeds before anything is written, so an invalid push writes nothing anywhere. Offline, the
 rows become one new Parquet file in the batch source's directory, written under a hidden
 temporary name, flushed to disk and renamed, with a name that sorts after every existing file

@@ -1,7 +1,7 @@
 """Point-in-time retrieval: ``get_historical_features`` and the job it returns.
 
 The entity frame (pandas, polars, Arrow or a Parquet path) is converted to Arrow once and
-checked before any work; the offline engine does the join (see SEMANTICS.md).
+checked before any work; the offline engine does the join (see docs/semantics.md).
 
 ``event_timestamp`` must hold timestamps (any unit, naive meaning UTC) or dates. ISO-8601
 strings are parsed too, when all of them carry an offset (``Z``, ``+02:00``) or none does

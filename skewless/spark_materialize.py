@@ -5,7 +5,7 @@ travels through the driver: the engine's latest-per-key plan runs as one Spark j
 tasks each open their own connection to Redis and write their partition in bounded batches
 (:func:`write_from_executors`). Every row is encoded exactly as the driver path encodes it
 (:class:`skewless.online.codec.ViewCodec` over Arrow batches of the same column layout) and
-written by the same server-side script, so the monotonic write rule of SEMANTICS.md holds:
+written by the same server-side script, so the monotonic write rule of docs/semantics.md holds:
 reruns, retried tasks and overlapping ranges are harmless.
 
 The watermark is the caller's business (:mod:`skewless.materialize` moves it only after this

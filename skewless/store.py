@@ -150,7 +150,7 @@ class FeatureStore:
         features: FeatureRequest,
         full_feature_names: bool = False,
     ) -> RetrievalJob:
-        """Point-in-time correct features for every row of ``entity_df`` (see SEMANTICS.md)."""
+        """Point-in-time correct features for every row of ``entity_df`` (see docs/semantics.md)."""
         from skewless.retrieval import get_historical_features
 
         return get_historical_features(
@@ -203,7 +203,7 @@ class FeatureStore:
         """Validate ``rows`` against the view(s) fed by a push source and write them.
 
         ``rows`` may be a pandas or polars DataFrame, an Arrow table or a list of dicts;
-        ``to`` is ``online``, ``offline`` or ``online_and_offline`` (see SEMANTICS.md "Push").
+        ``to`` is ``online``, ``offline`` or ``online_and_offline`` (see docs/semantics.md "Push").
         """
         from skewless.push import PushContext, push
 
@@ -229,7 +229,7 @@ class FeatureStore:
         entity_rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]],
         full_feature_names: bool = False,
     ) -> OnlineResponse:
-        """The latest values for ``entity_rows``, with a status per value (see SEMANTICS.md)."""
+        """The latest values for ``entity_rows``, with a status per value (docs/semantics.md)."""
         if self._reader is None:
             from skewless.online_read import OnlineReader
 

@@ -5,7 +5,7 @@ key's :class:`~skewless.online.window_state.WindowState` as of the range's end, 
 stored one (events a push added after that end are kept). A push merges its events into the
 stored state, dropping re-delivered events by ``event_id``. Both run through
 :meth:`OnlineStore.update <skewless._contracts.OnlineStore.update>`, so a concurrent writer of
-the same key never loses an update. The rules are SEMANTICS.md, "Window aggregations".
+the same key never loses an update. The rules are docs/semantics.md, "Window aggregations".
 """
 
 from __future__ import annotations

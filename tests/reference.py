@@ -1,4 +1,4 @@
-"""A slow, obviously-correct reference of SEMANTICS.md, in plain Python.
+"""A slow, obviously-correct reference of docs/semantics.md, in plain Python.
 
 Engines are tested against it on random data. It works on lists of dict rows; a view's rows
 are listed in source order (files in lexicographic path order, rows in file order), so a

@@ -1,4 +1,4 @@
-"""Materialization (SEMANTICS.md "Materialization") through a real repository.
+"""Materialization (docs/semantics.md "Materialization") through a real repository.
 
 Real DuckDB engine over Parquet files, real SQLite registry and online store in ``tmp_path``.
 """

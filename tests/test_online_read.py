@@ -1,4 +1,4 @@
-"""Online reads (SEMANTICS.md "Online reads") over a real SQLite online store."""
+"""Online reads (docs/semantics.md "Online reads") over a real SQLite online store."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Parity (SEMANTICS.md): online at ``now = T`` equals offline at ``T`` on random data.
+"""Parity (docs/semantics.md): online at ``now = T`` equals offline at ``T`` on random data.
 
 With materialized ranges that together cover ``[T - ttl, T]`` (all history when the TTL is
 unbounded) and none past ``T``, every key's online value equals its point-in-time value.

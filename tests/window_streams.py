@@ -1,5 +1,5 @@
 """Random event streams for window-aggregation tests: value columns, aggregation specs, and
-SEMANTICS.md's equality with its float tolerances."""
+docs/semantics.md's equality with its float tolerances."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def make_aggregations(specs: list[AggregationSpec]) -> list[Aggregation]:
 
 
 def close(function: str, got: Any, want: Any, seen: list[Any]) -> bool:
-    """SEMANTICS.md's equality: exact, but sum/mean/std within their tolerances (``seen``:
+    """docs/semantics.md's equality: exact, but sum/mean/std within their tolerances (``seen``:
     the non-null values the window held); share_above within 1e-12."""
     if got is None or want is None:
         return got is None and want is None

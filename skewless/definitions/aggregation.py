@@ -2,7 +2,7 @@
 
 A :class:`BatchFeatureView` reads raw events (``schema`` declares the raw columns) and serves
 one feature per :class:`Aggregation`, evaluated at a point in time ``t`` over the rows with
-``t - window < ts <= t`` (see SEMANTICS.md, "Window aggregations").
+``t - window < ts <= t`` (see docs/semantics.md, "Window aggregations").
 
 Example:
     >>> from datetime import timedelta
@@ -211,7 +211,7 @@ class BatchFeatureView(FeatureView):
     ``schema`` declares the raw columns the aggregations read (and may type the join keys);
     the view's features are its aggregations, in order. ``event_id`` names a source column
     identifying each event: rows sharing an ``event_id`` count once (the winning row of
-    SEMANTICS.md is kept). TTL does not apply to aggregations.
+    docs/semantics.md is kept). TTL does not apply to aggregations.
 
     Raises:
         DefinitionError: no aggregations, an aggregated column not declared in ``schema`` or

@@ -1,7 +1,7 @@
 """The engine-neutral description of offline queries: what to read, join and keep.
 
 Every offline engine renders SQL from these descriptions through its dialect
-(:mod:`skewless.offline.sql`), so the rules of SEMANTICS.md live in one place:
+(:mod:`skewless.offline.sql`), so the rules of docs/semantics.md live in one place:
 
 * :class:`SourceRead` — one view's source rows, normalized: join keys, the event and created
   timestamps as UTC microseconds, the row's position in the source, the features cast to

@@ -2,7 +2,7 @@
 
 A ``FileSource`` path may be one file, a directory (every file of the source's format under
 it) or a glob. It resolves to a sorted tuple of files: "later in the source" (the last
-tie-break of SEMANTICS.md) means later in this order, then later within the file.
+tie-break of docs/semantics.md) means later in this order, then later within the file.
 """
 
 from __future__ import annotations

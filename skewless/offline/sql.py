@@ -175,7 +175,7 @@ class SqlDialect:
         return f"SELECT * FROM (SELECT {select} FROM {self.scan(read)}) AS __rows WHERE {not_null}"
 
     def winner_order(self, alias: str = "") -> str:
-        """ORDER BY items putting the winning row first (SEMANTICS.md, "Which row wins")."""
+        """ORDER BY items putting the winning row first (docs/semantics.md, "Which row wins")."""
         p = f"{alias}." if alias else ""
         return ", ".join(
             [

@@ -17,7 +17,7 @@ entity key holding a :class:`WindowState`:
 
 States are never incremented blindly: materialization rebuilds a key's state from the source
 (:func:`build_state`), and a push merges events into it (:meth:`WindowState.merge`), dropping
-re-delivered events by ``event_id``. The rules are SEMANTICS.md, "Window aggregations".
+re-delivered events by ``event_id``. The rules are docs/semantics.md, "Window aggregations".
 
 Example:
     >>> from datetime import timedelta
@@ -420,7 +420,7 @@ class WindowState:
 
     # -- reads --------------------------------------------------------------------------
     def evaluate(self, aggregations: Sequence[Aggregation], now: int) -> list[Any]:
-        """The value of each aggregation over ``(now - window, now]`` (SEMANTICS.md).
+        """The value of each aggregation over ``(now - window, now]`` (docs/semantics.md).
 
         Exact for ``now >= as_of``; an earlier ``now`` sees lifetime history up to ``as_of``.
         """

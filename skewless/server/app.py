@@ -55,7 +55,7 @@ ROUTES = ("/get-online-features", "/push", "/health", "/metrics", "/openapi.json
 
 
 def encode_online_response(response: OnlineResponse) -> bytes:
-    """Feast's JSON shape of an online read (see SEMANTICS.md "Online reads")."""
+    """Feast's JSON shape of an online read (see docs/semantics.md "Online reads")."""
     return encode_columns(response.to_dict(), response.statuses, response.event_timestamps)
 
 

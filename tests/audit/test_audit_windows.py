@@ -1,5 +1,5 @@
 """The audit of window-aggregation views: online window state read at T against the offline
-aggregation at T, within SEMANTICS.md's tolerances."""
+aggregation at T, within docs/semantics.md's tolerances."""
 
 from __future__ import annotations
 

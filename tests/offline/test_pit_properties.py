@@ -1,4 +1,4 @@
-"""Engines against the reference of SEMANTICS.md, on random data full of ties.
+"""Engines against the reference of docs/semantics.md, on random data full of ties.
 
 Times sit on a coarse grid (plus a microsecond now and then), so equal event timestamps,
 equal created timestamps, full ties across files and rows exactly on a TTL boundary are

@@ -1,4 +1,4 @@
-"""Point-in-time retrieval, rule by rule (SEMANTICS.md), on every offline engine."""
+"""Point-in-time retrieval, rule by rule (docs/semantics.md), on every offline engine."""
 
 from __future__ import annotations
 

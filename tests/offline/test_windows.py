@@ -1,6 +1,6 @@
 """Window aggregations offline: hand-picked edges, definitions, plan-time checks, the store.
 
-SEMANTICS.md "Window aggregations": at entity time ``t``, rows of the key with
+docs/semantics.md "Window aggregations": at entity time ``t``, rows of the key with
 ``t - w < ts <= t``; nulls ignored; count of nothing is 0; other functions of nothing null.
 """
 

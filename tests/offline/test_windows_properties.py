@@ -2,7 +2,7 @@
 
 Times sit on a coarse grid (plus a microsecond now and then) so that events fall exactly on
 window edges, share timestamps, repeat (duplicates) and share event ids. Keys are compound,
-with nulls; values have nulls. Floats are compared with the tolerances of SEMANTICS.md.
+with nulls; values have nulls. Floats are compared with the tolerances of docs/semantics.md.
 """
 
 from __future__ import annotations

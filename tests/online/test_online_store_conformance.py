@@ -2,7 +2,7 @@
 
 Rows are ``(key, ts, created, payload)``; a write replaces a stored row only when its
 ``(ts, created)`` is >= the stored pair, a null created ranking lowest and a full tie going to
-the later write (SEMANTICS.md "Materialization").
+the later write (docs/semantics.md "Materialization").
 """
 
 from __future__ import annotations

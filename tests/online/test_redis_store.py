@@ -321,7 +321,7 @@ def test_drop_removes_only_its_tables_keys(server: RedisServer, raw: redis.Redis
     store.close()
 
 
-# -- key expiry (SEMANTICS.md "Redis key expiry") ------------------------------------------
+# -- key expiry (docs/semantics.md "Redis key expiry") ------------------------------------------
 
 
 def _now_us() -> int:

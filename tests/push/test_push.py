@@ -1,4 +1,4 @@
-"""``store.push`` (SEMANTICS.md "Push") through a real repository: DuckDB over Parquet, SQLite
+"""``store.push`` (docs/semantics.md "Push") through a real repository: DuckDB over Parquet, SQLite
 registry and online store in ``tmp_path``."""
 
 from __future__ import annotations

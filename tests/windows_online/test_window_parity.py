@@ -3,7 +3,7 @@
 Materialization (one run, or a run and then a second over a later range) and pushes (with
 re-delivery) build each key's window state; reads at several ``now`` at or after the last
 materialized time must equal the reference evaluated at ``now`` and the offline retrieval at
-``now``, within SEMANTICS.md's tolerances.
+``now``, within docs/semantics.md's tolerances.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Events arrive in one to four merges (a materialization then pushes, in any time order); the
 state is encoded and decoded between merges; reads run at several ``now`` at or after the
 state's time, with windows computed from raw events and with tiles (the path long windows
-take), and must equal the brute force within SEMANTICS.md's tolerances.
+take), and must equal the brute force within docs/semantics.md's tolerances.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ class DuckDBDialect(SqlDialect):
     """DuckDB: ``read_parquet`` / ``read_csv`` scans and an ``ASOF LEFT JOIN`` per view.
 
     The ASOF join orders candidates by one struct, ``(event ts, created ts, position)``, so the
-    row it picks (the greatest at or before the entity time) is the winner of SEMANTICS.md
+    row it picks (the greatest at or before the entity time) is the winner of docs/semantics.md
     without deduplicating the source first. A null created timestamp sorts as the smallest
     integer, below every real one.
     """

@@ -57,7 +57,7 @@ _names = itertools.count()
 
 
 class DuckDBEngine:
-    """Point-in-time retrieval and latest-per-key pulls with DuckDB (see SEMANTICS.md).
+    """Point-in-time retrieval and latest-per-key pulls with DuckDB (see docs/semantics.md).
 
     Args:
         block: the ``offline_store`` block of ``feature_store.yaml`` (threads, memory limit).

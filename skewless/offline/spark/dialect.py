@@ -2,7 +2,7 @@
 
 A source is scanned through a temporary view (:mod:`.sources` registers it) that carries the
 raw columns plus three columns taken from Spark's hidden ``_metadata``: the file's path
-(URL-decoded, so that paths compare in the lexicographic order of SEMANTICS.md), the start of
+(URL-decoded, so that paths compare in the lexicographic order of docs/semantics.md), the start of
 the file block being read and the row's index in its Parquet file. Timestamps are Spark
 ``TIMESTAMP`` values (instants, shown in the session time zone, which is UTC).
 

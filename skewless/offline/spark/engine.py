@@ -2,7 +2,7 @@
 
 Every query is rendered by :class:`~skewless.offline.spark.dialect.SparkDialect` from the
 engine-neutral descriptions of :mod:`skewless.offline.query`; nothing about the rules of
-SEMANTICS.md is written here. Results reach the driver as Arrow, one partition at a time,
+docs/semantics.md is written here. Results reach the driver as Arrow, one partition at a time,
 so pulls for materialization never hold the whole range in the driver.
 """
 

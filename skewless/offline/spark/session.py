@@ -2,7 +2,7 @@
 
 Everything that can be checked up front is: PySpark importable, a Java 17+ runtime for a new
 session, a ``spark://`` or ``k8s://`` master accepting connections, and the session time zone
-(SEMANTICS.md: Spark sessions run in UTC).
+(docs/semantics.md: Spark sessions run in UTC).
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ def check_time_zone(session: SparkSession) -> None:
     if zone not in UTC_ZONES:
         raise ConfigError(
             f"the SparkSession's spark.sql.session.timeZone is {zone!r}, but skewless needs "
-            "UTC (SEMANTICS.md): run spark.conf.set('spark.sql.session.timeZone', 'UTC') "
+            "UTC (docs/semantics.md): run spark.conf.set('spark.sql.session.timeZone', 'UTC') "
             "or build the session with .config('spark.sql.session.timeZone', 'UTC')"
         )
 
@@ -165,7 +165,7 @@ def build_session(master: str, spark_conf: Mapping[str, str]) -> tuple[SparkSess
     if zone not in UTC_ZONES:
         raise ConfigError(
             f"offline_store.spark_conf sets spark.sql.session.timeZone to {zone!r}: skewless "
-            "needs UTC (SEMANTICS.md); remove the setting"
+            "needs UTC (docs/semantics.md); remove the setting"
         )
     running = SparkContext._active_spark_context
     created = running is None

@@ -9,7 +9,7 @@ order header followed by the payload of :mod:`skewless.online.codec`::
 The header's bytes sort exactly like ``(ts, created)`` with a null created lowest, so the
 server-side write script compares two rows with one byte-wise comparison of 17 bytes.
 
-Writes run a Lua script (``EVALSHA``) that applies the monotonic rule of SEMANTICS.md to up
+Writes run a Lua script (``EVALSHA``) that applies the monotonic rule of docs/semantics.md to up
 to :data:`ROWS_PER_CALL` rows at a time; all calls of one ``write`` go out in one pipelined
 round trip, in order, so of two rows of one key with equal ``(ts, created)`` the later wins.
 Each script call is atomic; a ``write`` of more rows than that is a sequence of atomic calls
