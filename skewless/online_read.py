@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from skewless._contracts import OnlineStore, StoredRow
 from skewless._time import from_micros, to_micros
+from skewless._types import is_document, parse_documents
 from skewless.definitions import BatchFeatureView, FeatureService, FeatureView
 from skewless.errors import EntityFrameError, FeatureNotFoundError, OnlineStoreError
 from skewless.feature_refs import FeatureRequest
@@ -69,6 +70,7 @@ class _ViewPlan:
     ttl_us: int | None
     empty: tuple[Any, ...]
     evaluate: Callable[[bytes, int], Sequence[Any]] | None = None
+    documents: frozenset[str] = frozenset()  # outputs held as JSON text (Map, Json)
 
 
 @dataclass(slots=True)
@@ -125,12 +127,17 @@ class OnlineResponse:
         self._computed = computed or {}
 
     def to_dict(self) -> dict[str, list[Any]]:
-        """Column name to list of values, join keys first (Feast's shape).
+        """Column name to list of values, join keys first (Feast's shape); ``Map`` and
+        ``Json`` values are parsed into Python objects.
 
         >>> OnlineResponse({"user_id": [1], "f": [None]}, ("user_id",), []).to_dict()
         {'user_id': [1], 'f': [None]}
         """
-        return dict(self._columns)
+        out = dict(self._columns)
+        for plan, *_ in self._views:
+            for name in plan.documents & out.keys():
+                out[name] = parse_documents(out[name])
+        return out
 
     @property
     def feature_names(self) -> list[str]:
@@ -196,7 +203,15 @@ class OnlineResponse:
 
     def to_df(self) -> pd.DataFrame:
         """A pandas DataFrame with Feast's types (an int feature with nulls is float64)."""
-        return self.to_arrow().to_pandas()
+        import pandas as pd
+
+        frame = self.to_arrow().to_pandas()
+        for plan, *_ in self._views:
+            for name in plan.documents & set(frame.columns):
+                frame[name] = pd.Series(
+                    parse_documents(self._columns[name]), index=frame.index, dtype=object
+                )
+        return frame
 
     def __len__(self) -> int:
         return len(next(iter(self._columns.values()), ()))
@@ -329,6 +344,11 @@ class OnlineReader:
                     decode=codec.decoder(request.features),
                     output_names=request.output_names,
                     arrow_types=tuple(codec.arrow_types(request.features)),
+                    documents=frozenset(
+                        name
+                        for f, name in zip(request.features, request.output_names, strict=True)
+                        if is_document(view.dtype_of(f))
+                    ),
                     ttl_us=view.ttl // timedelta(microseconds=1) if view.ttl else None,
                     empty=(None,) * len(request.features),
                 )

@@ -202,7 +202,7 @@ def _check_entities(target: Mapping[Kind, Mapping[str, Any]]) -> None:
 
 
 def _check_push_view(view: FeatureView, repo_path: Any) -> None:
-    """Offline pushes need a batch source they can add files to (a directory or a glob)."""
+    """Offline pushes need a batch source they can write to (a directory, glob or file)."""
     try:
         push_target(view.batch_source, repo_path)
     except DefinitionError as exc:

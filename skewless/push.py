@@ -32,7 +32,14 @@ import pyarrow.parquet as pq
 from skewless import _files
 from skewless._contracts import OfflineEngine, OnlineStore
 from skewless._time import parse_time, to_micros
-from skewless._types import Array, DType, UnixTimestamp
+from skewless._types import (
+    Array,
+    DType,
+    UnixTimestamp,
+    document_texts,
+    is_document,
+    parse_documents,
+)
 from skewless.definitions import BatchFeatureView, FeatureView, PushSource
 from skewless.errors import (
     PushValidationError,
@@ -40,7 +47,7 @@ from skewless.errors import (
     UnknownObjectError,
 )
 from skewless.offline.query import EVENT_ID
-from skewless.offline.sources import PushTarget, push_target, resolve_files
+from skewless.offline.sources import PushTarget, append_to_file, push_target, resolve_files
 from skewless.online.codec import ViewCodec
 from skewless.online.window_state import StateLayout
 from skewless.registry.snapshot import RegistrySnapshot
@@ -183,7 +190,7 @@ def push(
     Raises:
         UnknownObjectError: no view is fed by ``name``.
         PushValidationError: a column is missing, unknown or holds bad values; nothing written.
-        DefinitionError: an offline push to a batch source that is a single file.
+        DefinitionError: an offline push to a batch source that is CSV or an unusable glob.
     """
     prepared = prepare_push(context, name, rows, to)
     files: list[str] = []
@@ -362,6 +369,14 @@ def _normalize(
 def _cast(column: pa.ChunkedArray, dtype: DType, name: str, fed: str) -> pa.ChunkedArray | pa.Array:
     if dtype == UnixTimestamp:
         return _timestamps(column, name)
+    if is_document(dtype):
+        try:
+            return pa.array(document_texts(column.to_pylist(), dtype), pa.string())
+        except ValueError as exc:
+            raise PushValidationError(
+                f"pushed column {name!r} (declared {dtype} by {fed}): {exc}; send dicts or JSON "
+                "text"
+            ) from None
     target = dtype.to_arrow()
     if column.type == target:
         return column
@@ -488,6 +503,9 @@ def _to_file_type(
         if pa.types.is_timestamp(column.type) and pa.types.is_timestamp(target.type):
             micros = column.cast(pa.int64())  # UTC instants, whatever the file's zone
             return micros.cast(pa.timestamp("us", tz=target.type.tz)).cast(target.type)
+        if pa.types.is_string(column.type) and pa.types.is_nested(target.type):
+            # A Map/Json value (JSON text) kept in a file that holds it as a struct or map.
+            return pa.array(parse_documents(column.to_pylist()), type=target.type)
         return column.cast(target.type, safe=True)
     except (pa.ArrowException, TypeError, ValueError) as exc:
         raise PushValidationError(
@@ -504,6 +522,8 @@ def write_parquet_atomically(
 
     The name is ``name`` when given, else a time-based name that sorts after ``existing``.
     """
+    if target.single_file is not None:
+        return append_to_file(table, target.single_file)
     directory = target.directory
     directory.mkdir(parents=True, exist_ok=True)
     if name is None:

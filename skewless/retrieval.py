@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from skewless import on_demand
 from skewless._contracts import OfflineEngine, OfflineResult, ViewRequest
 from skewless._time import to_utc
+from skewless._types import parse_document_columns
 from skewless.definitions import FeatureService
 from skewless.errors import ConfigError, EntityFrameError
 from skewless.feature_refs import FeatureRequest
@@ -271,8 +272,10 @@ class RetrievalJob:
         return self._table
 
     def to_df(self) -> pd.DataFrame:
-        """The result as a pandas DataFrame (int columns with nulls become float64)."""
-        return self.to_arrow().to_pandas()
+        """The result as a pandas DataFrame (int columns with nulls become float64; ``Map``
+        and ``Json`` values parsed into Python objects)."""
+        table = self.to_arrow()
+        return parse_document_columns(table.to_pandas(), table)
 
     def to_polars(self) -> pl.DataFrame:
         """The result as a polars DataFrame."""

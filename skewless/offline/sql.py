@@ -21,7 +21,7 @@ from typing import ClassVar
 
 import pyarrow as pa
 
-from skewless._types import Array, DType, UnixTimestamp
+from skewless._types import Array, DType, Struct, UnixTimestamp, is_document
 from skewless.offline.query import (
     CREATED_TS,
     EVENT_ID,
@@ -70,6 +70,10 @@ class SqlDialect:
         "UnixTimestamp": "TIMESTAMP",
     }
     ARRAY_TYPE: ClassVar[str] = "{}[]"
+    STRUCT_TYPE: ClassVar[str] = "STRUCT({})"
+    STRUCT_ITEM: ClassVar[str] = "{name} {type}"
+    # A struct, map or list value as its JSON text (Map and Json features).
+    JSON_TEXT: ClassVar[str] = "CAST(to_json({}) AS VARCHAR)"
     # A naive UTC timestamp from microseconds since the epoch, and back.
     TIMESTAMP_FROM_MICROS: ClassVar[str] = "make_timestamp({})"
     MICROS_OF_TIMESTAMP: ClassVar[str] = "epoch_us({})"
@@ -107,6 +111,14 @@ class SqlDialect:
     def type_name(self, dtype: DType) -> str:
         if isinstance(dtype, Array):
             return self.ARRAY_TYPE.format(self.type_name(dtype.base_type))
+        if is_document(dtype):
+            return self.TYPE_NAMES["String"]
+        if isinstance(dtype, Struct):
+            items = (
+                self.STRUCT_ITEM.format(name=self.ident(k), type=self.type_name(v))
+                for k, v in dtype.fields.items()
+            )
+            return self.STRUCT_TYPE.format(", ".join(items))
         return self.TYPE_NAMES[dtype.name]
 
     def timestamp(self, micros: int) -> str:
@@ -146,6 +158,11 @@ class SqlDialect:
             return self.ident(column.source)
         if column.dtype == UnixTimestamp:
             return self.normalized_time(column)
+        if is_document(column.dtype):
+            kind = column.source_type
+            if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+                return self.ident(column.source)
+            return self.JSON_TEXT.format(self.ident(column.source))
         return f"CAST({self.ident(column.source)} AS {self.type_name(column.dtype)})"
 
     def source_rows(self, read: SourceRead) -> str:
