@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from skewless.config import RepoConfig
-from skewless.errors import RegistryError
+from skewless.errors import RegistryError, RegistryUnavailableError
 from skewless.registry.core import Registry
 from skewless.registry.sql import SCHEMA, TxMode
 
@@ -22,6 +22,9 @@ __all__ = ["SqliteRegistry", "sqlite_path"]
 BUSY_TIMEOUT_SECONDS = 60.0
 SCHEMA_VERSION = 1
 _URL_PREFIX = "sqlite:///"
+_UNREACHABLE = ("unable to open", "disk I/O error", "readonly database")
+"""SQLite errors that mean the file cannot be used right now (removed, unreadable, a failing
+disk), rather than a mistake in the request."""
 
 
 def sqlite_path(config: RepoConfig) -> Path:
@@ -95,6 +98,11 @@ class SqliteRegistry(Registry):
                 f"registry {self.path} stayed locked by another process for "
                 f"{BUSY_TIMEOUT_SECONDS:.0f} s: retry when the other apply or materialization "
                 "has finished"
+            )
+        if any(sign in text for sign in _UNREACHABLE):
+            return RegistryUnavailableError(
+                f"cannot reach registry {self.path} ({text}): check that the file and its "
+                "directory exist and the disk is healthy; the server retries on its own"
             )
         return RegistryError(
             f"cannot use registry {self.path} ({text}): check that the path in "

@@ -15,8 +15,10 @@ from skewless.errors import (
     ConfigError,
     EntityFrameError,
     FeatureNotFoundError,
+    OnlineStoreError,
     RegistryError,
     SkewlessError,
+    StoreUnavailableError,
     UnknownObjectError,
 )
 
@@ -36,23 +38,39 @@ __all__ = [
 ]
 
 PUSH_TARGETS = ("online", "offline", "online_and_offline")
+RETRY_AFTER_S = 1
+"""The ``Retry-After`` of an outage answer (503), in seconds."""
 _SCALARS = (str, int, float, bool, type(None))
 
 
 class RequestProblem(SkewlessError):
     """A request the server refuses: HTTP ``status``, a short ``code`` and the message."""
 
-    def __init__(self, status: int, code: str, message: str, kind: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        kind: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.kind = kind
+        self.extra = extra or {}
 
     def body(self) -> dict[str, Any]:
         out: dict[str, Any] = {"error": self.code, "detail": str(self)}
         if self.kind is not None:
             out["type"] = self.kind
+        out.update(self.extra)
         return out
+
+    @property
+    def headers(self) -> dict[str, str] | None:
+        """``Retry-After`` on an outage (503): clients may retry, later."""
+        return {"Retry-After": str(RETRY_AFTER_S)} if self.status == 503 else None
 
 
 def problem_of(exc: SkewlessError, rows: bool = False) -> RequestProblem:
@@ -61,11 +79,22 @@ def problem_of(exc: SkewlessError, rows: bool = False) -> RequestProblem:
 
     >>> problem_of(FeatureNotFoundError("no feature 'x'")).status
     404
+    >>> from skewless.errors import OnlineStoreUnavailableError
+    >>> outage = problem_of(OnlineStoreUnavailableError("redis is down"))
+    >>> outage.status, outage.code, outage.headers
+    (503, 'online_store_unavailable', {'Retry-After': '1'})
     """
     if isinstance(exc, RequestProblem):
         return exc
     kind = type(exc).__name__
     message = str(exc)
+    if isinstance(exc, StoreUnavailableError):
+        extra: dict[str, Any] = {"component": exc.component}
+        if rows:
+            extra["written"] = exc.written or {"online": None, "offline": None}
+        return RequestProblem(503, f"{exc.component}_unavailable", message, kind, extra)
+    if isinstance(exc, OnlineStoreError):  # refused (credentials, memory): not the client's fault
+        return RequestProblem(503, "online_store_error", message, kind)
     if isinstance(exc, FeatureNotFoundError):
         return RequestProblem(404, "feature_not_found", message, kind)
     if isinstance(exc, UnknownObjectError):

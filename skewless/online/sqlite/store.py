@@ -13,18 +13,21 @@ A forked child opens fresh connections instead of reusing its parent's.
 
 from __future__ import annotations
 
+import functools
 import operator
 import os
 import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from skewless._contracts import Merge, OnlineRow, StoredRow
 from skewless.config import RepoConfig, SqliteOnlineConfig
+from skewless.errors import OnlineStoreUnavailableError
 
 __all__ = ["BUSY_TIMEOUT_S", "SqliteOnlineStore"]
 
@@ -48,8 +51,35 @@ _CREATE = (
     "WITHOUT ROWID"
 )
 
+_UNREACHABLE = ("unable to open", "disk I/O error", "readonly database", "disk is full")
+"""SQLite errors that mean the file cannot be used right now: an outage, not a bad request."""
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
 _key_of = operator.itemgetter(0)
 _stores: weakref.WeakSet[SqliteOnlineStore] = weakref.WeakSet()
+
+
+def _reachable(method: Callable[P, R]) -> Callable[P, R]:
+    """Turn SQLite's "cannot use the file" errors into :class:`OnlineStoreUnavailableError`."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if not any(sign in text for sign in _UNREACHABLE):
+                raise
+            store = args[0]
+            assert isinstance(store, SqliteOnlineStore)
+            raise OnlineStoreUnavailableError(
+                f"cannot use the SQLite online store {store.path} ({text}): check that its "
+                "directory exists and is writable and the disk is healthy and not full"
+            ) from None
+
+    return wrapper
 
 
 def _quote(table: str) -> str:
@@ -124,6 +154,7 @@ class SqliteOnlineStore:
         self._local = threading.local()
 
     # -- writing ---------------------------------------------------------------------------
+    @_reachable
     def write(self, table: str, rows: Iterable[OnlineRow]) -> int:
         """Upsert ``rows`` into ``table`` in one transaction under the monotonic rule.
 
@@ -154,6 +185,7 @@ class SqliteOnlineStore:
         self._tables.add(table)
         return len(batch)
 
+    @_reachable
     def update(self, table: str, keys: Sequence[bytes], merge: Merge) -> None:
         """Read, merge and write the rows of ``keys`` in one ``BEGIN IMMEDIATE`` transaction
         (other writers wait), so nothing lands between the read and the write."""
@@ -191,6 +223,7 @@ class SqliteOnlineStore:
     def set_table_ttl(self, table: str, ttl: timedelta | None) -> None:
         """Rows never expire here: the TTL is applied when they are read."""
 
+    @_reachable
     def drop(self, tables: Sequence[str]) -> None:
         """Drop ``tables`` (missing ones are ignored) in one transaction."""
         conn = self._conn()
@@ -204,7 +237,13 @@ class SqliteOnlineStore:
             raise
         self._tables.difference_update(tables)
 
+    @_reachable
+    def ping(self) -> None:
+        """Check that the file can be read (raises :class:`OnlineStoreUnavailableError`)."""
+        self._conn().execute("SELECT count(*) FROM sqlite_master").fetchone()
+
     # -- reading ---------------------------------------------------------------------------
+    @_reachable
     def read(self, lookups: Sequence[tuple[str, Sequence[bytes]]]) -> list[list[StoredRow | None]]:
         """Stored rows for every ``(table, keys)``, in key order; None where absent.
 
