@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 from skewless import _files
 from skewless._contracts import OfflineEngine, OnlineStore
 from skewless._types import DType
+from skewless.config import DEFAULT_MAX_CLOCK_SKEW
 from skewless.definitions import BatchFeatureView, FeatureView, PushSource
 from skewless.errors import (
     PushValidationError,
@@ -46,6 +47,7 @@ from skewless.push_values import (
     UTC_MICROS,
     cast_column,
     cast_to_file_type,
+    check_clock_skew,
     column_from_values,
     timestamps,
 )
@@ -83,6 +85,7 @@ class PushContext:
         snapshot: the definitions (and online table names) to push against.
         repo_path: relative source paths resolve against it.
         now: the ingestion time, given as created time to rows without one.
+        max_clock_skew: how far past ``now`` an event time may lie (None: no limit).
     """
 
     engine: OfflineEngine | None
@@ -90,6 +93,7 @@ class PushContext:
     snapshot: RegistrySnapshot
     repo_path: Path
     now: datetime
+    max_clock_skew: timedelta | None = DEFAULT_MAX_CLOCK_SKEW
 
 
 @dataclass(frozen=True)
@@ -187,7 +191,8 @@ def push(
 
     Raises:
         UnknownObjectError: no view is fed by ``name``.
-        PushValidationError: a column is missing, unknown or holds bad values; nothing written.
+        PushValidationError: a column is missing, unknown or holds bad values, or an event
+            time lies further in the future than ``max_clock_skew``; nothing written.
         DefinitionError: an offline push to a batch source that is a single file.
     """
     prepared = prepare_push(context, name, rows, to)
@@ -243,6 +248,8 @@ def prepare_push(context: PushContext, name: str, rows: Any, to: str) -> Prepare
     if raw.num_columns == 0 and raw.num_rows == 0:  # an empty list: nothing to write
         return PreparedPush(source, views, mode, raw)
     table = _normalize(raw, source, views, context.now, name)
+    ts_name = source.field_mapping.get(source.timestamp_field, source.timestamp_field)
+    check_clock_skew(table.column(EVENT_TS), context.now, context.max_clock_skew, ts_name, name)
     if mode == "online":
         return PreparedPush(source, views, mode, table)
     target = push_target(source, context.repo_path)
