@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -166,13 +166,14 @@ def materialize(
             f"END {end.isoformat()} is before START {start.isoformat()}: "
             "pass the earlier time first"
         )
-    done = []
-    for view in _views(ctx.snapshot, feature_views):
+
+    def run(view: FeatureView) -> ViewMaterialization:
         # A first run records the greatest created time it saw; later explicit ranges leave
         # it alone, since they skip late rows that an incremental run still has to pick up.
         first_run = ctx.registry.get_watermark(view) is None
-        done.append(_materialize_view(ctx, view, start, end, None, record_created=first_run))
-    return MaterializeReport(tuple(done))
+        return _materialize_view(ctx, view, start, end, None, record_created=first_run)
+
+    return _run_views(_views(ctx.snapshot, feature_views), run)
 
 
 def materialize_incremental(
@@ -186,8 +187,8 @@ def materialize_incremental(
     watermark created after the greatest created time the previous run saw.
     """
     end = to_utc(end)
-    done = []
-    for view in _views(ctx.snapshot, feature_views):
+
+    def run(view: FeatureView) -> ViewMaterialization:
         mark = ctx.registry.get_watermark(view)
         late_after = None
         if mark is not None:
@@ -198,9 +199,43 @@ def materialize_incremental(
             start = _first_start(view, end)
         if start is not None and start > end:
             note = f"already materialized up to {start.isoformat()}"
-            done.append(ViewMaterialization(view.name, 0, start, end, 0.0, note))
-            continue
-        done.append(_materialize_view(ctx, view, start, end, late_after, record_created=True))
+            return ViewMaterialization(view.name, 0, start, end, 0.0, note)
+        return _materialize_view(ctx, view, start, end, late_after, record_created=True)
+
+    return _run_views(_views(ctx.snapshot, feature_views), run)
+
+
+def _run_views(
+    views: Sequence[FeatureView], run: Callable[[FeatureView], ViewMaterialization]
+) -> MaterializeReport:
+    """Run ``views`` in order; a failure after (or before) other views says what was done.
+
+    A failure of the only view propagates as it is. Otherwise it becomes a
+    :class:`MaterializationError` listing the views committed (their watermarks moved), the
+    view that failed and the views not run (docs/semantics.md "Materialization").
+    """
+    done: list[ViewMaterialization] = []
+    for i, view in enumerate(views):
+        try:
+            done.append(run(view))
+        except SkewlessError as exc:
+            not_run = tuple(v.name for v in views[i + 1 :])
+            if not done and not not_run:
+                raise
+            committed = MaterializeReport(tuple(done)).render().splitlines() if done else []
+            cause = str(exc)
+            if not isinstance(exc, MaterializationError):
+                cause = f"materializing feature view {view.name!r} failed: {cause}"
+            parts = [cause]
+            if done:
+                names = ", ".join(repr(v.view) for v in done)
+                parts.append(f"written before it, with their watermarks moved: {names}")
+            if not_run:
+                parts.append(f"not run: {', '.join(map(repr, not_run))}")
+            parts.append("rerunning the same command finishes the work")
+            raise MaterializationError(
+                "; ".join(parts), committed=tuple(committed), failed=view.name, not_run=not_run
+            ) from exc
     return MaterializeReport(tuple(done))
 
 
