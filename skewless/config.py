@@ -64,12 +64,41 @@ class RedisOnlineConfig(_Block):
     key_ttl_seconds: float | None = None
 
 
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*(%|[kmgt]i?b|[kmgt]|b)\s*$", re.IGNORECASE)
+
+
 class DuckDBOfflineConfig(_Block):
-    """The embedded offline engine (the default). ``file`` is accepted as an alias."""
+    """The embedded offline engine (the default). ``file`` is accepted as an alias.
+
+    ``threads`` is a positive number of threads; ``memory_limit`` a size such as ``4GB``,
+    ``512MiB`` or ``80%`` (of the machine's memory).
+    """
 
     type: Literal["duckdb", "file"] = "duckdb"
     threads: int | None = None
     memory_limit: str | None = None
+
+    @field_validator("threads")
+    @classmethod
+    def _threads(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError(
+                f"{value} is not a number of threads: write 1 or more, or leave it out"
+            )
+        return value
+
+    @field_validator("memory_limit", mode="before")
+    @classmethod
+    def _memory_limit(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        found = _MEMORY.match(str(value)) if isinstance(value, str) else None
+        amount = float(found.group(1)) if found else 0.0
+        if found is None or amount <= 0 or (found.group(2) == "%" and amount > 100):
+            raise ValueError(
+                f"{value!r} is not a memory size: write e.g. 4GB, 512MB, 1.5GiB or 80%"
+            )
+        return value.strip()
 
 
 class SparkOfflineConfig(_Block):
@@ -261,7 +290,10 @@ def parse_config(raw: dict[str, Any], repo_path: Path, origin: str = CONFIG_FILE
         return RepoConfig.model_validate({**raw, "repo_path": repo_path})
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-"))
+        loc = [str(p) for p in first["loc"] if not str(p).startswith("function-")]
+        if len(loc) > 2 and loc[0] in BUILTIN_TYPES:
+            del loc[1]  # the backend's tag (offline_store.duckdb.threads): not a key of the file
+        where = ".".join(loc)
         msg = str(first["msg"]).removeprefix("Value error, ")
         if first["type"] == "union_tag_invalid":
             tag = first.get("ctx", {}).get("tag")
