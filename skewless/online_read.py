@@ -20,6 +20,7 @@ import pyarrow as pa
 from skewless._contracts import OnlineStore, StoredRow
 from skewless._time import from_micros, to_micros
 from skewless.definitions import BatchFeatureView, FeatureService, FeatureView
+from skewless.entity_rows import KeyCheck, check_keys, entity_columns, key_checks
 from skewless.errors import EntityFrameError, FeatureNotFoundError, OnlineStoreError
 from skewless.feature_refs import FeatureRequest
 from skewless.on_demand import (
@@ -78,6 +79,7 @@ class _ReadPlan:
     checked: set[tuple[str, ...]] = field(default_factory=set)
     on_demand: ResolvedRequest | None = None
     request_columns: frozenset[str] = frozenset()
+    key_checks: tuple[KeyCheck, ...] = ()
 
     def check_columns(self, names: tuple[str, ...]) -> None:
         """Every entity column is a join key of a requested view and no join key is missing."""
@@ -248,11 +250,13 @@ class OnlineReader:
             EntityFrameError: a missing join key, or a column that is not one.
         """
         plan = self._plan(features, full_feature_names)
-        columns, n = _entity_columns(entity_rows)
-        if not columns:  # no entities at all: empty join-key columns
+        columns, n = entity_columns(entity_rows)
+        if not columns and not n:  # no entities at all: empty join-key columns
             columns = {k: [] for view in plan.views for k in view.join_keys}
         names = tuple(columns)
         plan.check_columns(names)
+        if plan.key_checks:
+            check_keys(plan.key_checks, columns)
         now_us = to_micros(now if now is not None else datetime.now(UTC))
 
         lookups: list[tuple[str, Sequence[bytes]]] = []
@@ -307,9 +311,12 @@ class OnlineReader:
         self, snapshot: RegistrySnapshot, features: FeatureRequest, full_feature_names: bool
     ) -> _ReadPlan:
         views = []
+        checks: dict[str, KeyCheck] = {}
         resolved = resolve(features, snapshot, full_feature_names)
         for request in resolved.views:
             view = request.view
+            for check in key_checks(view, snapshot.entities):
+                checks.setdefault(check.key, check)
             if not view.online:
                 raise FeatureNotFoundError(
                     f"feature view {view.name!r} has online=False, so it is not served "
@@ -334,10 +341,13 @@ class OnlineReader:
                 )
             )
         keys = frozenset(k for v in views for k in v.join_keys)
+        found = tuple(checks.values())
         if not resolved.on_demand:
-            return _ReadPlan(views=tuple(views), join_keys=keys)
+            return _ReadPlan(views=tuple(views), join_keys=keys, key_checks=found)
         requests = frozenset(resolved.request_columns)
-        return _ReadPlan(tuple(views), keys, on_demand=resolved, request_columns=requests)
+        return _ReadPlan(
+            tuple(views), keys, on_demand=resolved, request_columns=requests, key_checks=found
+        )
 
     def _codec(self, view: FeatureView) -> ViewCodec:
         codec = self._codecs.get(view.name)
@@ -466,80 +476,6 @@ def _request_key(features: FeatureRequest, full_feature_names: bool) -> object:
         return (tuple(features), full_feature_names)
     except TypeError:
         return None
-
-
-def _entity_columns(entity_rows: Any) -> tuple[dict[str, list[Any]], int]:
-    """Entity rows as ``{column: list}`` and the number of rows."""
-    if isinstance(entity_rows, Mapping):
-        columns = {name: _as_list(values) for name, values in entity_rows.items()}
-        return columns, _same_length(columns)
-    if not isinstance(entity_rows, Sequence) or isinstance(entity_rows, str | bytes):
-        columns = _frame_columns(entity_rows)
-        return columns, _same_length(columns)
-    n = len(entity_rows)
-    if n == 0:
-        return {}, 0
-    first = entity_rows[0]
-    if not isinstance(first, Mapping):
-        raise EntityFrameError(
-            f"entity_rows must be a list of dicts or a dict of lists, got a list of "
-            f"{type(first).__name__}: pass e.g. [{{'user_id': 1001}}]"
-        )
-    if n == 1:
-        return {name: [value] for name, value in first.items()}, 1
-    names = tuple(first)
-    try:
-        columns = {name: [row[name] for row in entity_rows] for name in names}
-    except (KeyError, TypeError):
-        columns = {}
-    if not columns or sum(map(len, entity_rows)) != n * len(names):
-        for i, row in enumerate(entity_rows):
-            if not isinstance(row, Mapping) or set(row) != set(names):
-                got = sorted(row) if isinstance(row, Mapping) else type(row).__name__
-                raise EntityFrameError(
-                    f"entity row {i} has columns {got} but row 0 has {sorted(names)}: "
-                    "give every entity row the same join keys"
-                ) from None
-    return columns, n
-
-
-def _as_list(values: Any) -> list[Any]:
-    if isinstance(values, list):
-        return values[:]  # the response's columns are its own
-    if hasattr(values, "to_pylist"):  # pyarrow
-        as_list: list[Any] = values.to_pylist()
-        return as_list
-    if hasattr(values, "tolist"):  # numpy, pandas
-        as_list = values.tolist()
-        return as_list
-    if isinstance(values, str | bytes) or not isinstance(values, Sequence):
-        raise EntityFrameError(
-            f"entity_rows given as a dict need a list of values per column, got {values!r}: "
-            "pass e.g. {'user_id': [1001, 1002]}"
-        )
-    return list(values)
-
-
-def _frame_columns(frame: Any) -> dict[str, list[Any]]:
-    if hasattr(frame, "to_pydict"):  # pyarrow.Table
-        columns: dict[str, list[Any]] = frame.to_pydict()
-        return columns
-    if hasattr(frame, "columns") and hasattr(frame, "__getitem__"):  # pandas / polars
-        return {str(name): _as_list(frame[name]) for name in frame.columns}
-    raise EntityFrameError(
-        f"entity_rows must be a list of dicts or a dict of lists, got {type(frame).__name__}: "
-        "pass e.g. [{'user_id': 1001}]"
-    )
-
-
-def _same_length(columns: dict[str, list[Any]]) -> int:
-    lengths = {name: len(values) for name, values in columns.items()}
-    if len(set(lengths.values())) > 1:
-        raise EntityFrameError(
-            f"entity_rows columns have different lengths {lengths}: give every column one "
-            "value per entity"
-        )
-    return next(iter(lengths.values()), 0)
 
 
 def _encode(view: _ViewPlan, columns: dict[str, list[Any]]) -> tuple[list[bytes], list[int] | None]:
