@@ -6,6 +6,7 @@ instead of failing, so commits of one file are serialized.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +26,14 @@ _URL_PREFIX = "sqlite:///"
 _UNREACHABLE = ("unable to open", "disk I/O error", "readonly database")
 """SQLite errors that mean the file cannot be used right now (removed, unreadable, a failing
 disk), rather than a mistake in the request."""
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 def sqlite_path(config: RepoConfig) -> Path:
@@ -49,6 +58,23 @@ class SqliteRegistry(Registry):
         super().__init__(config)
         self.path: Path = sqlite_path(config)
         self.location = str(self.path)
+        self._file: tuple[int, int] | None = None  # (st_dev, st_ino) of the file opened
+
+    def _connection(self, *, create: bool) -> Any | None:
+        # A file deleted or replaced (renamed over) under open connections would be read
+        # for ever through them: notice it (one stat per call) and open the file there now.
+        if self._file is not None and _identity(self.path) != self._file:
+            self.close()
+            self._cached = None
+            self.generation += 1
+        conn = super()._connection(create=create)
+        if conn is not None and self._file is None:
+            self._file = _identity(self.path)
+        return conn
+
+    def close(self) -> None:
+        super().close()
+        self._file = None
 
     def _open(self, *, create: bool) -> sqlite3.Connection | None:
         if not self.path.exists():

@@ -80,6 +80,7 @@ class _Server:
         self.metrics = Metrics(list(ROUTES))
         self.reads = ReadBatcher(store, offload=settings.offload_reads)
         self.health = Health()
+        self._generation = store.registry.generation
         self.refreshes = 0
         self.pushed_rows = 0
         self._push_lock = threading.Lock()
@@ -279,9 +280,11 @@ class _Server:
 
     def refresh_if_changed(self) -> bool:
         """Re-read the registry if its version moved; whether it did."""
-        version = self.store.registry.version()
-        if version == self.store.snapshot().version:
+        registry = self.store.registry
+        version = registry.version()
+        if version == self.store.snapshot().version and registry.generation == self._generation:
             return False
+        self._generation = registry.generation
         self.store.refresh_registry()
         logger.info("registry changed: now serving version %s", self.store.snapshot().version)
         return True

@@ -9,6 +9,10 @@ Thread safety: a store may be shared by threads. Each thread gets its own connec
 connections are not meant to be shared); writers from several threads or processes are
 serialized by SQLite's write lock (``BEGIN IMMEDIATE``, waiting up to ``BUSY_TIMEOUT_S``).
 A forked child opens fresh connections instead of reusing its parent's.
+
+A file deleted or replaced (renamed over) while the store is open is noticed within
+``FILE_CHECK_S``: the store closes its connections and opens the file now at its path (a new,
+empty one when it was deleted), as a process started then would.
 """
 
 from __future__ import annotations
@@ -29,10 +33,13 @@ from skewless._contracts import Merge, OnlineRow, StoredRow
 from skewless.config import RepoConfig, SqliteOnlineConfig
 from skewless.errors import OnlineStoreUnavailableError
 
-__all__ = ["BUSY_TIMEOUT_S", "SqliteOnlineStore"]
+__all__ = ["BUSY_TIMEOUT_S", "FILE_CHECK_S", "SqliteOnlineStore"]
 
 BUSY_TIMEOUT_S = 60.0
 """How long a writer waits for another writer's transaction before giving up."""
+
+FILE_CHECK_S = 1.0
+"""How often the store checks that the file at its path is still the one it opened."""
 
 _MAX_PARAMS = 30_000  # below SQLITE_MAX_VARIABLE_NUMBER (32766)
 
@@ -67,7 +74,14 @@ def _reachable(method: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(method)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return method(*args, **kwargs)
+            try:
+                return method(*args, **kwargs)
+            except sqlite3.ProgrammingError as exc:
+                # Closed by another thread that found the file replaced: the store's writes
+                # are idempotent, so run it again on a new connection.
+                if "closed database" not in str(exc):
+                    raise
+                return method(*args, **kwargs)
         except sqlite3.OperationalError as exc:
             text = str(exc)
             if not any(sign in text for sign in _UNREACHABLE):
@@ -114,10 +128,14 @@ class SqliteOnlineStore:
         self._connections: list[sqlite3.Connection] = []
         self._tables: set[str] = set()
         self._sql: dict[tuple[object, ...], str] = {}
+        self._file: tuple[int, int] | None = None  # (st_dev, st_ino) of the file opened
+        self._checked = time.monotonic()
         _stores.add(self)
 
     # -- connections -----------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
+        if time.monotonic() - self._checked >= FILE_CHECK_S:
+            self._reopen_if_replaced()
         try:
             conn: sqlite3.Connection = self._local.conn
             return conn
@@ -138,7 +156,23 @@ class SqliteOnlineStore:
         self._local.conn = conn
         with self._lock:
             self._connections.append(conn)
+            if self._file is None:
+                self._file = _identity(self.path)
         return conn
+
+    def _reopen_if_replaced(self) -> None:
+        """Close every connection if the file at ``path`` is no longer the one they opened
+        (deleted, or replaced by a rename), so the next call opens the file there now.
+
+        Open connections would otherwise keep reading the old file for ever: stale values,
+        and writes nobody else sees.
+        """
+        self._checked = time.monotonic()
+        opened = self._file
+        if opened is None or _identity(self.path) == opened:
+            return
+        self.close()
+        self._tables.clear()
 
     def _reset_after_fork(self) -> None:
         self._local = threading.local()
@@ -152,6 +186,7 @@ class SqliteOnlineStore:
         for conn in connections:
             conn.close()
         self._local = threading.local()
+        self._file = None
 
     # -- writing ---------------------------------------------------------------------------
     @_reachable
@@ -330,6 +365,15 @@ class SqliteOnlineStore:
             ):
                 self._tables.add(name)
         return self._tables.intersection(tables)
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """``(st_dev, st_ino)`` of the file at ``path``; None when there is none."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 def _use_wal(conn: sqlite3.Connection) -> None:
