@@ -25,7 +25,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -37,6 +37,7 @@ from skewless.server.openapi import openapi_document
 from skewless.server.requests import (
     RETRY_AFTER_S,
     RequestProblem,
+    check_entities,
     parse_get_online_features,
     parse_push,
     problem_of,
@@ -117,6 +118,13 @@ class _Server:
             self.health.down(component, str(problem))
         return _json(problem.body(), problem.status, problem.headers)
 
+    def client_gone(self, route: str) -> Response:
+        """A client that closed its connection before sending its whole body: one log line
+        (nothing was done, and nobody reads the answer)."""
+        logger.warning("a client of %s disconnected before sending its whole request", route)
+        self.metrics.count_error(route, "client_disconnected")
+        return Response(status_code=400)
+
     def failure(self, route: str, exc: BaseException) -> Response:
         logger.exception("unexpected error answering %s", route, exc_info=exc)
         self.metrics.count_error(route, "internal")
@@ -132,9 +140,12 @@ class _Server:
     async def get_online_features(self, request: Request) -> Response:
         route = "/get-online-features"
         try:
-            body = await read_body(request, self.settings.max_body_bytes)
+            body = await read_body(request, self.settings)
             features, entities, full = parse_get_online_features(body, self.store)
+            check_entities(entities, self.settings.max_entities)
             content = await self.reads.read(features, entities, full)
+        except ClientDisconnect:
+            return self.client_gone(route)
         except SkewlessError as exc:
             return self.problem(route, problem_of(exc))
         except Exception as exc:
@@ -146,9 +157,11 @@ class _Server:
     async def push(self, request: Request) -> Response:
         route = "/push"
         try:
-            body = await read_body(request, self.settings.max_body_bytes)
+            body = await read_body(request, self.settings)
             name, columns, to = parse_push(body)
             rows = await run_in_threadpool(self._push, name, columns, to)
+        except ClientDisconnect:
+            return self.client_gone(route)
         except SkewlessError as exc:
             return self.problem(route, problem_of(exc, rows=True))
         except Exception as exc:

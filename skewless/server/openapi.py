@@ -129,7 +129,8 @@ class HealthBody(BaseModel):
 _ERRORS = {
     "400": "Malformed JSON or a body that is not an object",
     "404": "Unknown feature view, feature, feature service or push source",
-    "413": "The body is larger than the server's limit",
+    "408": "The body did not arrive within the server's read timeout",
+    "413": "The body is larger than the server's limit, or the read asks for too many entities",
     "422": "A well-formed body of the wrong shape, or unusable entity columns or rows",
     "503": "A store is unavailable (an outage): retry after the Retry-After delay",
 }
@@ -160,7 +161,7 @@ def openapi_document(title: str, version: str) -> dict[str, Any]:
         ref_template="#/components/schemas/{model}",
     )
     components = schemas.get("$defs", {})
-    post_errors = _errors("400", "404", "413", "422", "503")
+    post_errors = _errors("400", "404", "408", "413", "422", "503")
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
