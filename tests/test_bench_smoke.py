@@ -1,0 +1,95 @@
+"""The benchmarks at a tiny size: every variant each one times must give the same answer.
+
+Each bench script checks its variants against one another before timing and exits non-zero
+on a disagreement; these tests run the scripts (``--quick``, data in a temporary directory)
+and show that the checks do catch a variant that answers another question.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+sys.path.insert(0, str(BENCH))
+
+from _agree import Disagreement, require_equal, require_same_tables, same_tables  # noqa: E402
+
+pytestmark = pytest.mark.bench
+
+
+def run_bench(script: str, *args: str) -> str:
+    out = subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert out.returncode == 0, f"{script} failed:\n{out.stdout}\n{out.stderr}"
+    return out.stdout
+
+
+# -- the comparison itself ------------------------------------------------------------------
+def test_same_tables_ignores_row_order_and_casts_to_the_reference_types() -> None:
+    a = pa.table({"k": [1, 2, 3], "v": pa.array([1.0, None, 3.0], pa.float64())})
+    b = pa.table({"v": pa.array([3.0, 1.0, None], pa.float32()), "k": [3, 1, 2]})
+    assert same_tables(a, b) is None
+
+
+def test_same_tables_names_the_column_and_row_that_differ() -> None:
+    a = pa.table({"k": [1, 2], "s": ["x", "y"]})
+    problem = same_tables(a, pa.table({"k": [1, 2], "s": ["x", None]}))
+    assert problem is not None and "'s'" in problem and "{'k': 2, 's': 'y'}" in problem
+    assert "rows instead of" in (same_tables(a, a.slice(0, 1)) or "")
+    assert "missing" in (same_tables(a, a.select(["k"])) or "")
+
+
+def test_float_tolerance_is_the_stated_one() -> None:
+    a = pa.table({"k": [1, 2], "x": [1.0, 2.0]})
+    near = pa.table({"k": [1, 2], "x": [1.0 + 1e-12, 2.0]})
+    assert same_tables(a, near) is not None  # exact unless a tolerance is given
+    assert same_tables(a, near, rtol=1e-9) is None
+    assert same_tables(a, pa.table({"k": [1, 2], "x": [1.0, None]}), rtol=1e-9) is not None
+
+
+def test_a_disagreement_ends_the_process_non_zero() -> None:
+    a = pa.table({"k": [1]})
+    with pytest.raises(Disagreement) as caught:
+        require_same_tables("floor", a, "skewless", pa.table({"k": [2]}))
+    assert caught.value.code != 0 and "skewless against floor" in str(caught.value.code)
+    with pytest.raises(Disagreement):
+        require_equal("floor", [b"a", b"b"], "store", [b"a", b"c"])
+    require_equal("floor", [b"a"], "store", [b"a"])
+
+
+# -- point-in-time retrieval ----------------------------------------------------------------
+def test_pit_variants_agree_at_smoke_size(tmp_path: Path) -> None:
+    out = run_bench("pit.py", "--quick", "--data", str(tmp_path))
+    assert "answers agree: floor, skewless, textbook query" in out
+    assert "| smoke: 0.02M x 2k | textbook query |" in out
+
+
+def test_pit_check_catches_a_floor_without_the_tie_break(tmp_path: Path) -> None:
+    """The data has corrections (same user and event time, later created time): an ASOF
+    join on the event time alone picks the wrong one of them, and the check says so."""
+    import duckdb
+    import pit
+    import pyarrow.parquet as pq
+
+    ds = pit.Dataset.of("smoke", tmp_path)
+    pit.generate(ds)
+    entity = pq.read_table(ds.entity_file)
+    floor = pit.runner(ds, "floor")(entity)
+    require_same_tables("floor", floor, "textbook", pit.runner(ds, "textbook_query")(entity))
+    con = duckdb.connect()
+    con.register("entity", entity)
+    sql = pit.textbook_sql(ds)
+    naive = sql[: sql.index(" QUALIFY")] + sql[sql.index(") AS f") :]
+    with pytest.raises(Disagreement):
+        require_same_tables("floor", floor, "asof only", con.sql(naive).to_arrow_table())
