@@ -93,3 +93,10 @@ def test_pit_check_catches_a_floor_without_the_tie_break(tmp_path: Path) -> None
     naive = sql[: sql.index(" QUALIFY")] + sql[sql.index(") AS f") :]
     with pytest.raises(Disagreement):
         require_same_tables("floor", floor, "asof only", con.sql(naive).to_arrow_table())
+
+
+# -- window aggregations, offline -----------------------------------------------------------
+def test_window_variants_agree_at_quick_size() -> None:
+    out = run_bench("windows.py", "--quick")
+    assert "answers agree: skewless, floor, window query" in out
+    assert "range join" in out and "target: within 2x of the floor: " in out
