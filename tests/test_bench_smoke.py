@@ -7,6 +7,7 @@ and show that the checks do catch a variant that answers another question.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -100,3 +101,31 @@ def test_window_variants_agree_at_quick_size() -> None:
     out = run_bench("windows.py", "--quick")
     assert "answers agree: skewless, floor, window query" in out
     assert "range join" in out and "target: within 2x of the floor: " in out
+
+
+# -- materialization ------------------------------------------------------------------------
+def test_materialize_floors_agree_and_the_upsert_run_conflicts(tmp_path: Path) -> None:
+    out = run_bench("materialize.py", "--quick", "--data", str(tmp_path))
+    assert "answers agree: the store's table equals the raw sqlite3 floor's" in out
+    hits = re.search(r"([\d,]+) over a stored key \(([\d,]+) newer, ([\d,]+) ties\)", out)
+    assert hits is not None, out
+    total, newer, ties = (int(g.replace(",", "")) for g in hits.groups())
+    assert newer > 0 and ties > 0 and newer + ties == total
+    verdicts = re.findall(r"\(target 2\.5x: (met|not met)\); .*\(target 1M: (met|not met)\)", out)
+    assert len(verdicts) == 2, out
+
+
+def test_materialize_floor_upsert_follows_the_write_rule(tmp_path: Path) -> None:
+    """docs/semantics.md, "Materialization": a row replaces the stored one when its (ts, c)
+    is greater or equal; a null c ranks lowest."""
+    import materialize
+
+    stored = [(b"a", 10, 5, b"old"), (b"b", 10, None, b"old"), (b"c", 10, 5, b"old")]
+    conn = materialize._floor_db(tmp_path / "f.db", stored)
+    incoming = [(b"c", 10, 5, b"tie"), (b"a", 9, 99, b"older"), (b"b", 10, 1, b"created")]
+    materialize.floor_write(incoming, conn, upsert=True)
+    assert materialize.rows_of(conn, "t") == [
+        (b"a", 10, 5, b"old"),
+        (b"b", 10, 1, b"created"),
+        (b"c", 10, 5, b"tie"),
+    ]
