@@ -20,6 +20,12 @@ BENCH = ROOT / "bench"
 sys.path.insert(0, str(BENCH))
 
 from _agree import Disagreement, require_equal, require_same_tables, same_tables  # noqa: E402
+from redis_server import (  # noqa: E402
+    RedisServer,
+    clean_redis,  # noqa: F401  (fixture)
+    find_redis_server,
+    redis_server,  # noqa: F401  (fixture)
+)
 
 pytestmark = pytest.mark.bench
 
@@ -129,3 +135,43 @@ def test_materialize_floor_upsert_follows_the_write_rule(tmp_path: Path) -> None
         (b"b", 10, 1, b"created"),
         (b"c", 10, 5, b"tie"),
     ]
+
+
+# -- Redis reads ----------------------------------------------------------------------------
+def test_redis_read_variants_agree_at_quick_size(tmp_path: Path) -> None:
+    pytest.importorskip("redis")
+    if find_redis_server() is None:
+        pytest.skip("redis-server is not installed")
+    out = run_bench("redis_read.py", "--quick", "--data", str(tmp_path))
+    assert "answers agree: floor, redis-py MGET, RedisOnlineStore.read" in out
+    assert out.count("1.00x   floor: pre-packed MGET, raw socket + hiredis") == 2
+
+
+def test_redis_read_check_catches_a_floor_reading_other_keys(
+    clean_redis: RedisServer,  # noqa: F811  (the fixture)
+    tmp_path: Path,
+) -> None:
+    """The floor's timed commands are checked against redis-py and the store's read: packed
+    without the table prefix, they read nothing, and the check says so."""
+    import redis
+    import redis_read
+
+    from skewless.config import RedisOnlineConfig
+    from skewless.online.redis.store import RedisOnlineStore, table_prefix
+
+    online = RedisOnlineStore(
+        RedisOnlineConfig(connection_string=clean_redis.connection_string), tmp_path
+    )
+    online.write("t", [(b"k1", 10, None, b"[1]"), (b"k2", 11, 3, b"[2]")])
+    raw = redis.Redis(host=clean_redis.host, port=clean_redis.port)
+    floor = redis_read.RawMget(clean_redis.host, clean_redis.port)
+    keys = [b"k1", b"k2", b"none"]
+    full = [table_prefix("t") + k for k in keys]
+    try:
+        redis_read.check_answers(floor, raw, online, "t", [(keys, full, floor.pack(full))])
+        with pytest.raises(Disagreement):
+            redis_read.check_answers(floor, raw, online, "t", [(keys, full, floor.pack(keys))])
+    finally:
+        floor.close()
+        raw.close()
+        online.close()
