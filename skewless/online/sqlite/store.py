@@ -83,7 +83,7 @@ class SqliteOnlineStore:
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
         self._tables: set[str] = set()
-        self._sql: dict[tuple[object, ...], str] = {}
+        self._sql: dict[object, str] = {}  # by table (one key) or lookup shape
         _stores.add(self)
 
     # -- connections -----------------------------------------------------------------------
@@ -211,16 +211,19 @@ class SqliteOnlineStore:
         One SQL statement answers all lookups (a ``UNION ALL`` over tables), so the answer is
         one consistent snapshot. A table that does not exist reads as all-absent.
         """
-        conn = self._conn()
+        try:
+            conn: sqlite3.Connection = self._local.conn
+        except AttributeError:
+            conn = self._conn()
         if len(lookups) == 1:
             table, keys = lookups[0]
             if len(keys) == 1 and table in self._tables:
+                sql = self._sql.get(table) or self._one_sql(table)
                 try:
-                    row = conn.execute(self._one_sql(table), keys).fetchone()
+                    return [[conn.execute(sql, keys).fetchone()]]
                 except sqlite3.OperationalError:
                     self._tables.discard(table)
                     return self.read(lookups)
-                return [[row]]
         present = self._existing([table for table, _ in lookups], conn)
         wanted = [
             (i, table, list(dict.fromkeys(keys)))
@@ -241,10 +244,8 @@ class SqliteOnlineStore:
         ]
 
     def _one_sql(self, table: str) -> str:
-        cache_key = ("one", table)
-        sql = self._sql.get(cache_key)
-        if sql is None:
-            sql = self._sql[cache_key] = f"SELECT ts, payload FROM {_quote(table)} WHERE key = ?"
+        """The one-key lookup of ``table``, cached under the table's name."""
+        sql = self._sql[table] = f"SELECT ts, payload FROM {_quote(table)} WHERE key = ?"
         return sql
 
     def _select(
