@@ -101,7 +101,33 @@ class TimeRangeError(SkewlessError, ValueError):
 
 
 class MaterializationError(SkewlessError):
-    """Materialization could not complete; nothing past the last commit was recorded."""
+    """Materialization could not complete; nothing past the last commit was recorded.
+
+    When a run of several views stops part-way, the error says what it did:
+
+    Attributes:
+        committed: one line per view written before the failure (its watermark moved).
+        failed: the view that failed (None when the run did not get that far).
+        not_run: the views the run did not reach.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        committed: tuple[str, ...] = (),
+        failed: str | None = None,
+        not_run: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.committed = committed
+        self.failed = failed
+        self.not_run = not_run
+
+    @property
+    def partial(self) -> bool:
+        """Whether other views were written, or left out, besides the failed one."""
+        return bool(self.committed or self.not_run)
 
 
 class OnlineStoreError(SkewlessError):

@@ -20,7 +20,14 @@ import pyarrow as pa
 from skewless._contracts import OnlineStore, StoredRow
 from skewless._time import to_micros
 from skewless.definitions import BatchFeatureView, FeatureService, FeatureView
-from skewless.entity_rows import EntityRows, entity_columns
+from skewless.entity_rows import (
+    EntityRows,
+    KeyCheck,
+    check_keys,
+    entity_columns,
+    key_checks,
+    quick_types,
+)
 from skewless.errors import EntityFrameError, FeatureNotFoundError, OnlineStoreError
 from skewless.feature_refs import FeatureRequest
 from skewless.on_demand import (
@@ -55,11 +62,14 @@ class _ReadPlan:
     checked: set[tuple[str, ...]] = field(default_factory=set)
     on_demand: ResolvedRequest | None = None
     request_columns: frozenset[str] = frozenset()
+    key_checks: tuple[KeyCheck, ...] = ()
     timed: bool = False  # a view has a TTL or windows: reads need "now"
     # The one join key of a plain request (no windows, no on-demand features): a single entity
     # row holding just that key takes the short path.
     single_key: str | None = None
     tables: tuple[str, ...] = ()
+    # The types the single key's declared type takes without a closer look (None: unchecked).
+    single_key_types: frozenset[type] | None = None
 
     def check_columns(self, names: tuple[str, ...]) -> None:
         """Every entity column is a join key of a requested view and no join key is missing."""
@@ -143,6 +153,9 @@ class OnlineReader:
     ) -> OnlineResponse:
         """One entity of a plain request: the same answer as :meth:`_read_rows`, with less
         bookkeeping (every view shares the one join key, so the key is encoded once)."""
+        types = plan.single_key_types
+        if types is not None and value.__class__ not in types:
+            check_keys(plan.key_checks, {key: [value]})  # a lossless form, a null, or an error
         views = plan.views
         encoded = views[0].encode(value)
         if encoded is None:
@@ -178,10 +191,12 @@ class OnlineReader:
         self, plan: _ReadPlan, entity_rows: EntityRows, now: datetime | None
     ) -> OnlineResponse:
         columns, n = entity_columns(entity_rows)
-        if not columns:  # no entities at all: empty join-key columns
+        if not columns and not n:  # no entities at all: empty join-key columns
             columns = {k: [] for view in plan.views for k in view.join_keys}
         names = tuple(columns)
         plan.check_columns(names)
+        if plan.key_checks:
+            check_keys(plan.key_checks, columns)
         now_us = to_micros(now if now is not None else self._clock()) if plan.timed else 0
 
         lookups: list[tuple[str, Sequence[bytes]]] = []
@@ -238,9 +253,12 @@ class OnlineReader:
         self, snapshot: RegistrySnapshot, features: FeatureRequest, full_feature_names: bool
     ) -> _ReadPlan:
         views = []
+        checks: dict[str, KeyCheck] = {}
         resolved = resolve(features, snapshot, full_feature_names)
         for request in resolved.views:
             view = request.view
+            for check in key_checks(view, snapshot.entities):
+                checks.setdefault(check.key, check)
             if not view.online:
                 raise FeatureNotFoundError(
                     f"feature view {view.name!r} has online=False, so it is not served "
@@ -266,18 +284,27 @@ class OnlineReader:
             )
         keys = frozenset(k for v in views for k in v.join_keys)
         timed = any(v.ttl_us or v.evaluate is not None for v in views)
+        found = tuple(checks.values())
         if not resolved.on_demand:
             plain = views and all(v.evaluate is None and len(v.join_keys) == 1 for v in views)
+            single = next(iter(keys)) if plain and len(keys) == 1 else None
             return _ReadPlan(
                 views=tuple(views),
                 join_keys=keys,
+                key_checks=found,
                 timed=timed,
-                single_key=next(iter(keys)) if plain and len(keys) == 1 else None,
+                single_key=single,
                 tables=tuple(v.table for v in views),
+                single_key_types=quick_types(found[0]) if single and found else None,
             )
         requests = frozenset(resolved.request_columns)
         return _ReadPlan(
-            tuple(views), keys, on_demand=resolved, request_columns=requests, timed=timed
+            tuple(views),
+            keys,
+            on_demand=resolved,
+            request_columns=requests,
+            key_checks=found,
+            timed=timed,
         )
 
     def _codec(self, view: FeatureView) -> ViewCodec:

@@ -192,6 +192,7 @@ class FeatureStore:
             online=self.online_store,
             registry=self.registry,
             snapshot=self.snapshot(),
+            now=self.now(),
         )
 
     def push(
@@ -213,6 +214,7 @@ class FeatureStore:
             snapshot=self.snapshot(),
             repo_path=self.repo_path,
             now=self.now(),
+            max_clock_skew=self.config.push.max_clock_skew,
         )
         return push(context, push_source_name, rows, to)
 

@@ -12,11 +12,13 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import numpy as np
 import pytest
 from test_online_read import NOW, STATS, STATS_REFS, USER, _snapshot, put
 
 from skewless import FeatureView, Field, FileSource
 from skewless.config import SqliteOnlineConfig
+from skewless.errors import EntityFrameError
 from skewless.online.sqlite.store import SqliteOnlineStore
 from skewless.online_read import OnlineReader, OnlineResponse
 from skewless.registry.snapshot import RegistrySnapshot
@@ -111,6 +113,30 @@ def test_one_entity_errors_and_hint_match_the_general_path(
     with caplog.at_level(logging.WARNING, logger="skewless"):
         reader.read(["stats:score"], [{"user_id": 3}], now=NOW)
     assert "OUTSIDE_MAX_AGE" in caplog.records[0].getMessage()
+
+
+@pytest.mark.parametrize("key", ["1", True, b"1", [1]])
+def test_one_entity_refuses_keys_of_the_wrong_type_like_the_general_path(
+    online: SqliteOnlineStore, key: Any
+) -> None:
+    typed = FeatureView(
+        name="typed",
+        entities=[USER],
+        schema=[Field(name="user_id", dtype=Int64), Field(name="rank", dtype=Int64)],
+        source=FileSource(path="typed.parquet"),
+    )
+    snapshot = _snapshot(typed)
+    put(online, snapshot, typed, [{"user_id": 1, "ts": NOW, "rank": 5}])
+    reader = OnlineReader(online, lambda: snapshot)
+    with pytest.raises(EntityFrameError) as general:
+        reader.read(["typed:rank"], {"user_id": [key]}, now=NOW)
+    with pytest.raises(EntityFrameError) as one:
+        reader.read(["typed:rank"], [{"user_id": key}], now=NOW)
+    assert str(one.value) == str(general.value) and "'user_id'" in str(one.value)
+    for lossless in (1, 1.0, np.int64(1), None):
+        assert reader.read(["typed:rank"], [{"user_id": lossless}], now=NOW).to_dict() == (
+            reader.read(["typed:rank"], {"user_id": [lossless]}, now=NOW).to_dict()
+        )
 
 
 def test_the_clock_is_read_only_when_a_view_has_a_ttl(
