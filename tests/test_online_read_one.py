@@ -164,11 +164,12 @@ def test_the_clock_is_read_only_when_a_view_has_a_ttl(
     ]
 
 
-# A one-entity read of plain views (here with byte and timestamp conversions) runs about 15
-# Python-level calls from ``reader.read`` through ``to_dict``, where running it through the
-# general path (entity-frame parsing, window and on-demand bookkeeping, per-call time
-# conversions) took 28. bench/online.py measures the latency this buys.
-CALL_BUDGET = 16
+# A one-entity read of plain views (here with byte and timestamp conversions) runs about 17
+# Python-level calls from ``reader.read`` through ``to_dict`` (the SQLite store's error
+# translation and file check included), where running it through the general path
+# (entity-frame parsing, window and on-demand bookkeeping, per-call time conversions) took 28
+# before those two were added. bench/online.py measures the latency this buys.
+CALL_BUDGET = 18
 
 
 def test_one_entity_read_stays_within_its_call_budget(
