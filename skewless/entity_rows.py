@@ -41,7 +41,10 @@ from skewless._types import (
 from skewless.definitions import Entity, FeatureView
 from skewless.errors import EntityFrameError
 
-__all__ = ["KeyCheck", "check_keys", "entity_columns", "key_checks"]
+__all__ = ["EntityRows", "KeyCheck", "check_keys", "entity_columns", "key_checks", "quick_types"]
+
+EntityRows = Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]
+"""A list of ``{join_key: value}`` dicts, or ``{join_key: [values]}`` (one value per entity)."""
 
 
 # -- key types -------------------------------------------------------------------------------
@@ -126,6 +129,12 @@ def key_checks(view: FeatureView, entities: Mapping[str, Entity]) -> tuple[KeyCh
     return tuple(c for c in checks if c.dtype in _FITS)
 
 
+def quick_types(check: KeyCheck) -> frozenset[type]:
+    """The value classes ``check`` accepts at a glance; others get :func:`check_keys`' closer
+    look (lossless forms such as ``1001.0`` for an Int64 key pass it)."""
+    return _FITS[check.dtype][0]
+
+
 def check_keys(checks: Iterable[KeyCheck], columns: Mapping[str, Sequence[Any]]) -> None:
     """Raise when a key value cannot be a value of its declared type (nulls are fine).
 
@@ -151,17 +160,18 @@ def check_keys(checks: Iterable[KeyCheck], columns: Mapping[str, Sequence[Any]])
 # -- shapes ----------------------------------------------------------------------------------
 def entity_columns(entity_rows: Any) -> tuple[dict[str, list[Any]], int]:
     """Entity rows as ``{column: list}`` and the number of rows."""
-    if isinstance(entity_rows, Mapping):
-        columns = {name: _as_list(values) for name, values in entity_rows.items()}
-        return columns, _same_length(columns)
-    if not isinstance(entity_rows, Sequence) or isinstance(entity_rows, str | bytes):
-        columns = _frame_columns(entity_rows)
-        return columns, _same_length(columns)
+    if entity_rows.__class__ is not list:  # a list needs no (slower) ABC checks
+        if isinstance(entity_rows, Mapping):
+            columns = {name: _as_list(values) for name, values in entity_rows.items()}
+            return columns, _same_length(columns)
+        if not isinstance(entity_rows, Sequence) or isinstance(entity_rows, str | bytes):
+            columns = _frame_columns(entity_rows)
+            return columns, _same_length(columns)
     n = len(entity_rows)
     if n == 0:
         return {}, 0
     first = entity_rows[0]
-    if not isinstance(first, Mapping):
+    if first.__class__ is not dict and not isinstance(first, Mapping):
         raise EntityFrameError(
             f"entity_rows must be a list of dicts or a dict of lists, got a list of "
             f"{type(first).__name__}: pass e.g. [{{'user_id': 1001}}]"

@@ -235,8 +235,8 @@ class FeatureStore:
         if self._reader is None:
             from skewless.online_read import OnlineReader
 
-            self._reader = OnlineReader(self.online_store, self.snapshot)
-        return self._reader.read(features, entity_rows, full_feature_names, self.now())
+            self._reader = OnlineReader(self.online_store, self.snapshot, self._clock)
+        return self._reader.read(features, entity_rows, full_feature_names)
 
     def audit(
         self,

@@ -127,7 +127,7 @@ class SqliteOnlineStore:
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
         self._tables: set[str] = set()
-        self._sql: dict[tuple[object, ...], str] = {}
+        self._sql: dict[object, str] = {}  # by table (one key) or lookup shape
         self._file: tuple[int, int] | None = None  # (st_dev, st_ino) of the file opened
         self._checked = time.monotonic()
         _stores.add(self)
@@ -289,12 +289,12 @@ class SqliteOnlineStore:
         if len(lookups) == 1:
             table, keys = lookups[0]
             if len(keys) == 1 and table in self._tables:
+                sql = self._sql.get(table) or self._one_sql(table)
                 try:
-                    row = conn.execute(self._one_sql(table), keys).fetchone()
+                    return [[conn.execute(sql, keys).fetchone()]]
                 except sqlite3.OperationalError:
                     self._tables.discard(table)
                     return self.read(lookups)
-                return [[row]]
         present = self._existing([table for table, _ in lookups], conn)
         wanted = [
             (i, table, list(dict.fromkeys(keys)))
@@ -315,10 +315,8 @@ class SqliteOnlineStore:
         ]
 
     def _one_sql(self, table: str) -> str:
-        cache_key = ("one", table)
-        sql = self._sql.get(cache_key)
-        if sql is None:
-            sql = self._sql[cache_key] = f"SELECT ts, payload FROM {_quote(table)} WHERE key = ?"
+        """The one-key lookup of ``table``, cached under the table's name."""
+        sql = self._sql[table] = f"SELECT ts, payload FROM {_quote(table)} WHERE key = ?"
         return sql
 
     def _select(
