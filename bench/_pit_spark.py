@@ -103,3 +103,42 @@ def write_spark_results(command: str, lines: list[str], costs: list[str]) -> Non
         "",
     ]
     replace_section(SPARK_SECTION, body)
+
+
+def children_rss_mb() -> float:
+    """The RSS of this process's child processes now (Spark's JVM), in MB."""
+    import psutil
+
+    total = 0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            total += child.memory_info().rss
+        except psutil.Error:
+            continue
+    return total / 2**20
+
+
+def per_row_costs(
+    results: dict[str, dict[str, dict[str, Any]]], feature_rows: dict[str, int]
+) -> list[str]:
+    """Fixed cost per query and cost per feature row of each engine, fitted on two sizes
+    (``t = fixed + rows x per_row`` through the smallest and the largest size measured;
+    ``feature_rows`` gives each size's rows, smallest first)."""
+    sizes = [s for s in feature_rows if s in results]
+    if len(sizes) < 2:
+        return []
+    low, high = sizes[0], sizes[-1]
+    rows = {s: feature_rows[s] for s in (low, high)}
+    lines = []
+    for variant in ("skewless", "floor", "textbook query", "spark"):
+        if variant not in results[low] or variant not in results[high]:
+            continue
+        t_low, t_high = results[low][variant]["best"], results[high][variant]["best"]
+        per_row = (t_high - t_low) / (rows[high] - rows[low])
+        fixed = t_low - per_row * rows[low]
+        lines.append(
+            f"- {variant}: {per_row * 1e9:.0f} ns per feature row "
+            f"({1 / per_row / 1e6:.2f}M rows/s), fixed {fixed * 1e3:.0f} ms per query "
+            f"(fitted on {low} and {high})"
+        )
+    return lines

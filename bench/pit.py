@@ -67,8 +67,10 @@ from _agree import require_same_tables
 from _data import START, feature_day
 from _pit_spark import (
     SPARK_MASTER,
+    children_rss_mb,
     materialize_lines,
     materialize_worker,
+    per_row_costs,
     write_spark_results,
 )
 from _results import RESULTS, conditions, replace_section
@@ -304,19 +306,6 @@ def worker(ds: Dataset, variant: str, repeat: int) -> dict[str, Any]:
     }
 
 
-def children_rss_mb() -> float:
-    """The RSS of this process's child processes now (Spark's JVM), in MB."""
-    import psutil
-
-    total = 0
-    for child in psutil.Process().children(recursive=True):
-        try:
-            total += child.memory_info().rss
-        except psutil.Error:
-            continue
-    return total / 2**20
-
-
 def measure(ds: Dataset, variant: str, repeat: int, extra: tuple[str, ...] = ()) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--worker", variant, "--size", ds.name]
     cmd += ["--repeat", str(repeat), "--data", str(ds.data), *extra]
@@ -393,29 +382,6 @@ def table(results: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
                 f"| {label} | {variant} | {r['best']:.3f} s | {r['median']:.3f} s | "
                 f"{vs_time} | {r['peak']:.0f} MB | {r['growth']:.0f} MB | {vs_peak} |{jvm}"
             )
-    return lines
-
-
-def per_row_costs(results: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
-    """Fixed cost per query and cost per feature row of each engine, fitted on two sizes
-    (``t = fixed + rows x per_row`` through the smallest and the largest size measured)."""
-    sizes = [s for s in SIZES if s in results]
-    if len(sizes) < 2:
-        return []
-    low, high = sizes[0], sizes[-1]
-    rows = {s: SIZES[s][0] * DAYS for s in (low, high)}
-    lines = []
-    for variant in ("skewless", "floor", "textbook query", "spark"):
-        if variant not in results[low] or variant not in results[high]:
-            continue
-        t_low, t_high = results[low][variant]["best"], results[high][variant]["best"]
-        per_row = (t_high - t_low) / (rows[high] - rows[low])
-        fixed = t_low - per_row * rows[low]
-        lines.append(
-            f"- {variant}: {per_row * 1e9:.0f} ns per feature row "
-            f"({1 / per_row / 1e6:.2f}M rows/s), fixed {fixed * 1e3:.0f} ms per query "
-            f"(fitted on {low} and {high})"
-        )
     return lines
 
 
@@ -507,7 +473,7 @@ def main() -> None:
         )
         print("\n".join(table({size: r})), flush=True)
     lines = table(results)
-    costs = per_row_costs(results)
+    costs = per_row_costs(results, {size: SIZES[size][0] * DAYS for size in SIZES})
     if args.materialize and "spark" in engines:
         size = sizes.split(",")[-1]
         print(f"[{size}] materialization into Redis ...", flush=True)

@@ -175,3 +175,39 @@ def test_redis_read_check_catches_a_floor_reading_other_keys(
         floor.close()
         raw.close()
         online.close()
+
+
+# -- window aggregations, online ------------------------------------------------------------
+def test_window_online_values_agree_at_quick_size() -> None:
+    out = run_bench("windows_online.py", "--quick")
+    assert "values agree: get_online_features, decode + evaluate, offline at " in out
+
+
+def test_window_online_check_catches_a_wrong_value(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    import windows
+    import windows_online
+
+    windows.make_data(tmp_path, 2_000, 20, 1)
+    txns = windows.view()
+    end = windows.START + timedelta(days=90)
+    users = [0, 1, 2, 3]
+    names = [f.split(":")[1] for f in windows_online.FEATURES]
+    from skewless._contracts import ViewRequest
+    from skewless.config import DuckDBOfflineConfig
+    from skewless.offline.duckdb.engine import DuckDBEngine
+
+    entity = pa.table(
+        {"user_id": users, "event_timestamp": pa.array([end] * 4, pa.timestamp("us", "UTC"))}
+    )
+    engine = DuckDBEngine(DuckDBOfflineConfig(), tmp_path)
+    offline = engine.historical(entity, [ViewRequest(txns, names, names)]).to_arrow()
+    engine.close()
+    values = [[offline.column(n)[i].as_py() for n in names] for i in range(4)]
+    online = [{n: [v] for n, v in zip(names, row, strict=True)} for row in values]
+    windows_online.check_values(tmp_path, txns, users, end, online, values)
+    wrong = [list(row) for row in values]
+    wrong[2][1] += 1  # one count off by one
+    with pytest.raises(Disagreement):
+        windows_online.check_values(tmp_path, txns, users, end, online, wrong)
