@@ -129,3 +129,40 @@ def test_a_registry_replaced_at_the_same_version_is_reread(tmp_path: Path) -> No
         assert _status(server, EXTRA) == 404
         os.replace(other / "data" / "registry.db", repo / "data" / "registry.db")
         _eventually(lambda: _status(server, EXTRA) == 200)
+
+
+def test_unusable_files_answer_503_and_recover(tmp_path: Path) -> None:
+    """A path that cannot be opened (here a directory where the file was) is an outage: the
+    online store answers 503, the registry shows down in /health (reads go on with the
+    definitions already read), each logged once, and both recover when the file is back."""
+    repo = make_repo(tmp_path / "repo")
+    data = repo / "data"
+    with ServerProcess(repo) as server:
+        assert _clicks(server) == ("PRESENT", 0)
+        for name in ("online.db", "registry.db"):
+            os.replace(data / name, tmp_path / name)
+            (data / name).mkdir()
+
+        def registry_down() -> bool:
+            state = httpx.get(server.url + "/health").json()["components"]["registry"]
+            return bool(state["status"] == "down")
+
+        _eventually(registry_down)
+        _eventually(lambda: _status(server, CLICKS) == 503)
+        r = httpx.post(server.url + "/get-online-features", json=CLICKS)
+        assert r.json()["error"] == "online_store_unavailable", r.text
+        assert r.headers["retry-after"] == "1"
+        health = httpx.get(server.url + "/health")
+        assert health.status_code == 503
+        assert "registry.db" in health.json()["components"]["registry"]["detail"]
+
+        for name in ("online.db", "registry.db"):
+            (data / name).rmdir()
+            os.replace(tmp_path / name, data / name)
+        _eventually(lambda: httpx.get(server.url + "/health?deep=1").status_code == 200)
+        assert _clicks(server) == ("PRESENT", 0)
+        log = server.log.read_text()
+    for component in ("online_store", "registry"):
+        assert log.count(f"{component} is unavailable") == 1, log
+        assert log.count(f"{component} is reachable again") == 1, log
+    assert "Traceback" not in log, log
