@@ -88,7 +88,10 @@ class SqlDialect:
         "max": "max({x})",
         "std": "stddev_samp({x})",
         "last": "arg_max({x}, {order})",
-        "share_above": "avg(CASE WHEN {x} > {threshold} THEN 1.0 ELSE 0.0 END)",
+        # Double literals: Spark reads 1.0 as a DECIMAL and would round the share to 5 places.
+        "share_above": (
+            "avg(CASE WHEN {x} > {threshold} THEN CAST(1 AS DOUBLE) ELSE CAST(0 AS DOUBLE) END)"
+        ),
     }
     # A value that compares like the tuple of its items, in order.
     ORDER_TUPLE: ClassVar[str] = "{{{items}}}"
