@@ -13,6 +13,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Discriminator,
+    Field,
     Tag,
     TypeAdapter,
     ValidationError,
@@ -32,6 +33,7 @@ __all__ = [
     "RedisOnlineConfig",
     "RegistryConfig",
     "RepoConfig",
+    "ServerConfig",
     "SparkOfflineConfig",
     "SqliteOnlineConfig",
     "load_config",
@@ -214,6 +216,22 @@ class PushConfig(_Block):
         return value
 
 
+class ServerConfig(_Block):
+    """The HTTP feature server (``skewless serve``); see docs/serving.md.
+
+    ``max_entities``: entities one ``/get-online-features`` request may ask for (more answer
+    413). ``max_body_bytes``: the largest request body (``--max-body-bytes`` overrides it).
+    ``read_timeout``: seconds a client may take to send a request's headers, and again its
+    body (slower ones are cut off). ``keep_alive_timeout``: seconds an idle connection is
+    kept open between requests.
+    """
+
+    max_entities: int = Field(default=10_000, ge=1)
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1)
+    read_timeout: float = Field(default=15.0, gt=0)
+    keep_alive_timeout: int = Field(default=5, ge=1)
+
+
 class MlflowConfig(_Block):
     """Where models are tracked and registered (``pip install 'skewless[mlflow]'``).
 
@@ -243,6 +261,7 @@ class RepoConfig(BaseModel):
     entity_key_serialization_version: int | None = None
     mlflow: MlflowConfig = MlflowConfig()
     push: PushConfig = PushConfig()
+    server: ServerConfig = ServerConfig()
     repo_path: Path = Path(".")
 
     @field_validator("registry", mode="before")

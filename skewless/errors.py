@@ -18,12 +18,15 @@ __all__ = [
     "ModelRegistryError",
     "OnDemandFeatureError",
     "OnlineStoreError",
+    "OnlineStoreUnavailableError",
     "PushValidationError",
     "RegistryConflictError",
     "RegistryError",
+    "RegistryUnavailableError",
     "SchemaMismatchError",
     "SkewlessError",
     "SourceNotFoundError",
+    "StoreUnavailableError",
     "TimeRangeError",
     "TrackingServerError",
     "UnknownModelError",
@@ -133,6 +136,38 @@ class MaterializationError(SkewlessError):
 class OnlineStoreError(SkewlessError):
     """The online store cannot be reached, or refused an operation (a server that is down, a
     wrong password, a full memory)."""
+
+
+class StoreUnavailableError(SkewlessError):
+    """A store (the online store, the registry) cannot be reached right now: an outage, not
+    a bad request. Retrying later can succeed.
+
+    Attributes:
+        component: ``online_store`` or ``registry``.
+        written: for a push, what was written before the outage, e.g.
+            ``{"online": None, "offline": 3}`` (None: not written).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        component: str = "online_store",
+        written: dict[str, int | None] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.component = component
+        self.written = written
+
+
+class OnlineStoreUnavailableError(StoreUnavailableError, OnlineStoreError):
+    """The online store cannot be reached (its server is down, its file cannot be opened)."""
+
+
+class RegistryUnavailableError(StoreUnavailableError, RegistryError):
+    """The registry cannot be reached (its database is down, its file cannot be opened)."""
+
+    def __init__(self, message: str, written: dict[str, int | None] | None = None) -> None:
+        super().__init__(message, "registry", written)
 
 
 class ModelRegistryError(SkewlessError):

@@ -35,8 +35,10 @@ from skewless._types import DType
 from skewless.config import DEFAULT_MAX_CLOCK_SKEW
 from skewless.definitions import BatchFeatureView, FeatureView, PushSource
 from skewless.errors import (
+    OnlineStoreUnavailableError,
     PushValidationError,
     SourceNotFoundError,
+    StoreUnavailableError,
     UnknownObjectError,
 )
 from skewless.offline.query import EVENT_ID
@@ -208,14 +210,18 @@ def push(
     if online_views and prepared.table.num_rows:
         if context.online is None:
             raise PushValidationError(f"push to {prepared.to!r} needs an online store")
-        for view in online_views:
-            table = context.snapshot.online_table(view)
-            if isinstance(view, BatchFeatureView):
-                _push_events(context.online, table, view, prepared.table)
-                continue
-            batch = _online_batch(prepared.table, view)
-            context.online.set_table_ttl(table, view.ttl)
-            context.online.write(table, ViewCodec(view).encode_rows(batch))
+        try:
+            _write_online(context, context.online, online_views, prepared.table)
+        except StoreUnavailableError as exc:
+            if not files:
+                raise
+            # The offline file stays (a retry is harmless, see docs/semantics.md "Push"), so
+            # the error says it was written.
+            raise OnlineStoreUnavailableError(
+                f"{exc}; the {prepared.table.num_rows} row(s) were written offline "
+                f"({', '.join(files)}) but not online: retry the push",
+                written={"online": None, "offline": prepared.table.num_rows},
+            ) from None
     return PushReport(
         push_source=name,
         rows=prepared.table.num_rows,
@@ -223,6 +229,19 @@ def push(
         to=prepared.to,
         files=tuple(files),
     )
+
+
+def _write_online(
+    context: PushContext, online: OnlineStore, views: Sequence[FeatureView], rows: pa.Table
+) -> None:
+    for view in views:
+        table = context.snapshot.online_table(view)
+        if isinstance(view, BatchFeatureView):
+            _push_events(online, table, view, rows)
+            continue
+        batch = _online_batch(rows, view)
+        online.set_table_ttl(table, view.ttl)
+        online.write(table, ViewCodec(view).encode_rows(batch))
 
 
 def prepare_push(context: PushContext, name: str, rows: Any, to: str) -> PreparedPush:
