@@ -80,6 +80,8 @@ class PrimitiveType(DType):
 
     def accepts(self, arrow_type: pa.DataType) -> bool:
         source, target = _family(arrow_type), _family(self.arrow)
+        if source == target == "int" and _unsigned_overflows(arrow_type, self.arrow):
+            return False
         # An integer column read as a float feature keeps its meaning; nothing else converts.
         return source == target or (source, target) == ("int", "float")
 
@@ -259,6 +261,15 @@ def _family(t: pa.DataType) -> str:
     if pa.types.is_timestamp(t) or pa.types.is_date(t):
         return "timestamp"
     return str(t)
+
+
+def _unsigned_overflows(source: pa.DataType, target: pa.DataType) -> bool:
+    """An unsigned column whose values can exceed the signed target (uint64 as Int64).
+
+    Signed columns of a wider type stay readable: a CSV's integers are read as int64 whatever
+    the declared width.
+    """
+    return pa.types.is_unsigned_integer(source) and source.bit_width >= target.bit_width
 
 
 def dtype_from_name(name: str) -> DType:

@@ -123,6 +123,7 @@ def entity_table(entity_df: EntityFrame) -> pa.Table:
         return pq.read_table(path)
     module = type(entity_df).__module__.split(".")[0]
     if module == "pandas":
+        _refuse_duplicates([str(c) for c in entity_df.columns])  # pyarrow would raise first
         return pa.Table.from_pandas(entity_df, preserve_index=False)
     if module == "polars":
         import polars as pl
@@ -135,6 +136,15 @@ def entity_table(entity_df: EntityFrame) -> pa.Table:
     )
 
 
+def _refuse_duplicates(names: Sequence[str]) -> None:
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise EntityFrameError(
+            f"the entity frame has duplicate column(s) {duplicated}: rename them or drop the "
+            "copies, e.g. df.loc[:, ~df.columns.duplicated()]"
+        )
+
+
 def check_entity_frame(table: pa.Table, requests: Sequence[ViewRequest]) -> pa.Table:
     """Check the frame has what the requests need; returns it with times parsed if needed.
 
@@ -143,11 +153,7 @@ def check_entity_frame(table: pa.Table, requests: Sequence[ViewRequest]) -> pa.T
             null ``event_timestamp`` rows, or a column that is not a time.
     """
     names = table.column_names
-    duplicated = sorted({n for n in names if names.count(n) > 1})
-    if duplicated:
-        raise EntityFrameError(
-            f"the entity frame has duplicate column(s) {duplicated}: rename them"
-        )
+    _refuse_duplicates(names)
     has = ", ".join(names) or "no columns"
     if ENTITY_TIME not in names:
         raise EntityFrameError(

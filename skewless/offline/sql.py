@@ -92,7 +92,10 @@ class SqlDialect:
         "max": "max({x})",
         "std": "stddev_samp({x})",
         "last": "arg_max({x}, {order})",
-        "share_above": "avg(CASE WHEN {x} > {threshold} THEN 1.0 ELSE 0.0 END)",
+        # Double literals: Spark reads 1.0 as a DECIMAL and would round the share to 5 places.
+        "share_above": (
+            "avg(CASE WHEN {x} > {threshold} THEN CAST(1 AS DOUBLE) ELSE CAST(0 AS DOUBLE) END)"
+        ),
     }
     # A value that compares like the tuple of its items, in order.
     ORDER_TUPLE: ClassVar[str] = "{{{items}}}"
@@ -332,14 +335,17 @@ class SqlDialect:
 
     # -- window aggregations --------------------------------------------------------------
     def deduplicated_rows(self, read: SourceRead) -> str:
-        """The source rows, keeping only the winning row of each ``event_id`` (rows with a
-        null ``event_id`` all count)."""
+        """The source rows, keeping only the winning row of each ``event_id`` of each key
+        (rows with a null ``event_id`` all count; the same id under two keys is two events,
+        as the online state of a key can only know its own events: docs/semantics.md
+        "Window aggregations")."""
         rows = self.source_rows(read)
         if read.event_id is None:
             return rows
         event_id = self.ident(EVENT_ID)
+        partition = ", ".join([*(self.ident(k) for k in read.key_names), event_id])
         ranked = (
-            f"SELECT *, ROW_NUMBER() OVER (PARTITION BY {event_id} ORDER BY "
+            f"SELECT *, ROW_NUMBER() OVER (PARTITION BY {partition} ORDER BY "
             f"{self.winner_order()}) AS __dup FROM ({rows}) AS __all"
         )
         return f"SELECT * FROM ({ranked}) AS __ranked WHERE __dup = 1 OR {event_id} IS NULL"
