@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Any
 from skewless._time import parse_time, to_utc
 from skewless.backends import make_offline_engine, make_online_store
 from skewless.config import RepoConfig, load_config
-from skewless.definitions import Definition, Entity, FeatureService, FeatureView
+from skewless.definitions import (
+    Definition,
+    Entity,
+    FeatureService,
+    FeatureView,
+    OnDemandFeatureView,
+)
 from skewless.feature_refs import FeatureRequest
 from skewless.registry import Registry, RegistrySnapshot
 
@@ -142,6 +148,12 @@ class FeatureStore:
 
     def get_feature_service(self, name: str) -> FeatureService:
         return self.snapshot().get_feature_service(name)
+
+    def list_on_demand_feature_views(self) -> list[OnDemandFeatureView]:
+        return list(self.snapshot().on_demand_feature_views.values())
+
+    def get_on_demand_feature_view(self, name: str) -> OnDemandFeatureView:
+        return self.snapshot().get_on_demand_feature_view(name)
 
     # -- offline ---------------------------------------------------------------------------
     def get_historical_features(
