@@ -143,6 +143,10 @@ def test_template_workflow_in_process(
     }
     kafka = next(v for v in dump["feature_views"] if v["name"] == "vehicle_stream_stats")
     assert kafka["source"]["topic"] == "vehicles"
+    kafka_ingest = runner.invoke(app, ["ingest", "vehicle_stream"])
+    assert kafka_ingest.exit_code == 1
+    assert "reads Kafka topic 'vehicles'" in kafka_ingest.output
+    assert "consumes Redis streams" in kafka_ingest.output
     down = runner.invoke(app, ["teardown"])
     assert down.exit_code == 0, down.output
     assert FeatureStore(repo_path=".").list_feature_views() == []
