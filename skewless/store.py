@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from skewless.materialize import MaterializeReport
     from skewless.online_read import OnlineReader, OnlineResponse
     from skewless.planning import Plan
-    from skewless.push import PushReport
+    from skewless.push import PushContext, PushReport
     from skewless.retrieval import EntityFrame, RetrievalJob
 
 __all__ = ["FeatureStore"]
@@ -216,11 +216,17 @@ class FeatureStore:
         """Validate ``rows`` against the view(s) fed by a push source and write them.
 
         ``rows`` may be a pandas or polars DataFrame, an Arrow table or a list of dicts;
-        ``to`` is ``online``, ``offline`` or ``online_and_offline`` (see docs/semantics.md "Push").
+        ``to`` is ``online``, ``offline`` or ``online_and_offline`` (or ``PushMode.ONLINE``, ...;
+        see docs/semantics.md "Push").
         """
-        from skewless.push import PushContext, push
+        from skewless.push import push
 
-        context = PushContext(
+        return push(self._push_context(), push_source_name, rows, to)
+
+    def _push_context(self) -> PushContext:
+        from skewless.push import PushContext
+
+        return PushContext(
             engine=self.offline_engine,
             online=self.online_store,
             snapshot=self.snapshot(),
@@ -228,7 +234,16 @@ class FeatureStore:
             now=self.now(),
             max_clock_skew=self.config.push.max_clock_skew,
         )
-        return push(context, push_source_name, rows, to)
+
+    def write_to_online_store(
+        self, feature_view_name: str, df: Any, allow_registry_cache: bool = True
+    ) -> int:
+        """Write rows straight to one view's online store (Feast's method), checked like a
+        push; the offline source is not touched (see docs/push.md). Returns the rows written.
+        """
+        from skewless.push import write_view_online
+
+        return write_view_online(self._push_context(), feature_view_name, df)
 
     def compact(self, feature_views: Sequence[str] | None = None) -> CompactReport:
         """Merge the small files offline pushes left in the batch sources of push-fed views

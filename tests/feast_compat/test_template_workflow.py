@@ -22,7 +22,7 @@ from skewless import FeatureStore, LabelView, StreamFeatureView
 from skewless.cli.main import app
 from skewless.data_source import PushMode
 from skewless.definitions import KafkaSource
-from skewless.errors import DefinitionError
+from skewless.errors import DefinitionError, PushValidationError
 
 TEMPLATE = Path(__file__).parent / "template_repo"
 BIN = Path(sys.executable).parent
@@ -132,6 +132,17 @@ def test_template_workflow_in_process(
     store.push("vehicle_stream", [event], to=PushMode.ONLINE)
     speed = store.get_online_features(["vehicle_stream_stats:speed"], [{"vehicle_id": 1003}])
     assert speed.to_dict()["speed"] == [80.0]
+
+    # Feast's write_to_online_store: one view's online rows, checked like a push.
+    row = {**_latest(frame, 1004, datetime.now(UTC)).to_dict(), "trips": 4242}
+    row["settings"] = {"max_km": 1}
+    assert store.write_to_online_store("vehicle_stats", pd.DataFrame([row])) == 1
+    written = store.get_online_features(
+        ["vehicle_stats:trips", "vehicle_stats:settings"], [{"vehicle_id": 1004}]
+    ).to_dict()
+    assert written == {"vehicle_id": [1004], "trips": [4242], "settings": [{"max_km": 1}]}
+    with pytest.raises(PushValidationError, match="missing column"):
+        store.write_to_online_store("vehicle_stats", [{"vehicle_id": 1, "trips": 1}])
 
     listed = runner.invoke(app, ["feature-views", "list"])
     assert listed.exit_code == 0 and "vehicle_stats_fresh" in listed.output
