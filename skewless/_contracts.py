@@ -111,7 +111,7 @@ class OfflineEngine(Protocol):
     ) -> Iterator[pa.RecordBatch]:
         """The events of every key with a row in ``[start, end]`` (or, with
         ``late_created_after``, a row before ``start`` created after it): its rows with
-        ``since < ts <= end``, deduplicated by ``event_id``, ordered by key and then as
+        ``since < ts <= end``, deduplicated by ``event_id`` per key, ordered by key and then as
         "Which row wins" ranks them (oldest first).
 
         Batches hold the join keys, ``__event_ts`` and ``__created_ts`` (timestamp[us, UTC]),

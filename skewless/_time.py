@@ -10,6 +10,7 @@ from skewless.errors import TimeRangeError
 __all__ = ["EPOCH", "from_micros", "parse_time", "to_micros", "to_utc"]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MICRO = timedelta(microseconds=1)
 
 
 def to_utc(value: datetime) -> datetime:
@@ -20,9 +21,21 @@ def to_utc(value: datetime) -> datetime:
 
 
 def to_micros(value: datetime) -> int:
-    """Microseconds since the epoch of an instant (naive means UTC)."""
-    delta = to_utc(value) - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    """Microseconds since the epoch of an instant (naive means UTC), rounded down.
+
+    An aware value needs no conversion first: subtracting aware datetimes accounts for
+    their offsets.
+
+    >>> from datetime import timezone
+    >>> to_micros(datetime(1970, 1, 1, 1, tzinfo=timezone(timedelta(hours=1))))
+    0
+    >>> to_micros(datetime(1969, 12, 31, 23, 59, 59, 999_999))
+    -1
+    """
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    micros: int = (value - EPOCH) // _ONE_MICRO
+    return micros
 
 
 def from_micros(micros: int) -> datetime:

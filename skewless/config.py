@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Discriminator, Tag, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
 from skewless.errors import ConfigError
 
@@ -18,9 +29,11 @@ __all__ = [
     "MlflowConfig",
     "OfflineStoreConfig",
     "OnlineStoreConfig",
+    "PushConfig",
     "RedisOnlineConfig",
     "RegistryConfig",
     "RepoConfig",
+    "ServerConfig",
     "SparkOfflineConfig",
     "SqliteOnlineConfig",
     "load_config",
@@ -53,12 +66,41 @@ class RedisOnlineConfig(_Block):
     key_ttl_seconds: float | None = None
 
 
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*(%|[kmgt]i?b|[kmgt]|b)\s*$", re.IGNORECASE)
+
+
 class DuckDBOfflineConfig(_Block):
-    """The embedded offline engine (the default). ``file`` is accepted as an alias."""
+    """The embedded offline engine (the default). ``file`` is accepted as an alias.
+
+    ``threads`` is a positive number of threads; ``memory_limit`` a size such as ``4GB``,
+    ``512MiB`` or ``80%`` (of the machine's memory).
+    """
 
     type: Literal["duckdb", "file"] = "duckdb"
     threads: int | None = None
     memory_limit: str | None = None
+
+    @field_validator("threads")
+    @classmethod
+    def _threads(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError(
+                f"{value} is not a number of threads: write 1 or more, or leave it out"
+            )
+        return value
+
+    @field_validator("memory_limit", mode="before")
+    @classmethod
+    def _memory_limit(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        found = _MEMORY.match(str(value)) if isinstance(value, str) else None
+        amount = float(found.group(1)) if found else 0.0
+        if found is None or amount <= 0 or (found.group(2) == "%" and amount > 100):
+            raise ValueError(
+                f"{value!r} is not a memory size: write e.g. 4GB, 512MB, 1.5GiB or 80%"
+            )
+        return value.strip()
 
 
 class SparkOfflineConfig(_Block):
@@ -126,6 +168,70 @@ class RegistryConfig(_Block):
     cache_ttl_seconds: float | None = None
 
 
+DEFAULT_MAX_CLOCK_SKEW = timedelta(minutes=5)
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*(ms|s|m|h|d)\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: Any) -> Any:
+    """``30s``, ``5m``, ``2h``, ``1d`` (or a number of seconds) as a timedelta; other values
+    are left to pydantic (ISO-8601 ``PT5M``, ``HH:MM:SS``).
+
+    >>> parse_duration("5m")
+    datetime.timedelta(seconds=300)
+    """
+    if value is None or isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        if found := _DURATION.match(value):
+            return timedelta(seconds=float(found.group(1)) * _UNITS[found.group(2)])
+        try:
+            return TypeAdapter(timedelta).validate_python(value)
+        except ValidationError:
+            pass
+    raise ValueError(f"{value!r} is not a duration: write e.g. 5m, 30s or 1h (null: no limit)")
+
+
+class PushConfig(_Block):
+    """Pushes (``store.push``, HTTP ``/push``, ``skewless ingest``).
+
+    ``max_clock_skew`` is how far past ``now`` a pushed row's event time may lie (``5m`` by
+    default; ``null`` disables the check); see docs/semantics.md "Push".
+    """
+
+    max_clock_skew: timedelta | None = DEFAULT_MAX_CLOCK_SKEW
+
+    @field_validator("max_clock_skew", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration(value)
+
+    @field_validator("max_clock_skew")
+    @classmethod
+    def _not_negative(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value < timedelta(0):
+            raise ValueError("must not be negative: write e.g. 5m, or null for no limit")
+        return value
+
+
+class ServerConfig(_Block):
+    """The HTTP feature server (``skewless serve``); see docs/serving.md.
+
+    ``max_entities``: entities one ``/get-online-features`` request may ask for (more answer
+    413). ``max_body_bytes``: the largest request body (``--max-body-bytes`` overrides it).
+    ``read_timeout``: seconds a client may take to send a request's headers, and again its
+    body (slower ones are cut off). ``keep_alive_timeout``: seconds an idle connection is
+    kept open between requests.
+    """
+
+    max_entities: int = Field(default=10_000, ge=1)
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1)
+    read_timeout: float = Field(default=15.0, gt=0)
+    keep_alive_timeout: int = Field(default=5, ge=1)
+
+
 class MlflowConfig(_Block):
     """Where models are tracked and registered (``pip install 'skewless[mlflow]'``).
 
@@ -154,6 +260,8 @@ class RepoConfig(BaseModel):
     offline_store: OfflineStoreConfig = DuckDBOfflineConfig()
     entity_key_serialization_version: int | None = None
     mlflow: MlflowConfig = MlflowConfig()
+    push: PushConfig = PushConfig()
+    server: ServerConfig = ServerConfig()
     repo_path: Path = Path(".")
 
     @field_validator("registry", mode="before")
@@ -201,8 +309,11 @@ def parse_config(raw: dict[str, Any], repo_path: Path, origin: str = CONFIG_FILE
         return RepoConfig.model_validate({**raw, "repo_path": repo_path})
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-"))
-        msg = first["msg"]
+        loc = [str(p) for p in first["loc"] if not str(p).startswith("function-")]
+        if len(loc) > 2 and loc[0] in BUILTIN_TYPES:
+            del loc[1]  # the backend's tag (offline_store.duckdb.threads): not a key of the file
+        where = ".".join(loc)
+        msg = str(first["msg"]).removeprefix("Value error, ")
         if first["type"] == "union_tag_invalid":
             tag = first.get("ctx", {}).get("tag")
             builtin = BUILTIN_TYPES.get(str(first["loc"][0]), [])

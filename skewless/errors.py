@@ -18,12 +18,15 @@ __all__ = [
     "ModelRegistryError",
     "OnDemandFeatureError",
     "OnlineStoreError",
+    "OnlineStoreUnavailableError",
     "PushValidationError",
     "RegistryConflictError",
     "RegistryError",
+    "RegistryUnavailableError",
     "SchemaMismatchError",
     "SkewlessError",
     "SourceNotFoundError",
+    "StoreUnavailableError",
     "TimeRangeError",
     "TrackingServerError",
     "UnknownModelError",
@@ -101,12 +104,70 @@ class TimeRangeError(SkewlessError, ValueError):
 
 
 class MaterializationError(SkewlessError):
-    """Materialization could not complete; nothing past the last commit was recorded."""
+    """Materialization could not complete; nothing past the last commit was recorded.
+
+    When a run of several views stops part-way, the error says what it did:
+
+    Attributes:
+        committed: one line per view written before the failure (its watermark moved).
+        failed: the view that failed (None when the run did not get that far).
+        not_run: the views the run did not reach.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        committed: tuple[str, ...] = (),
+        failed: str | None = None,
+        not_run: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.committed = committed
+        self.failed = failed
+        self.not_run = not_run
+
+    @property
+    def partial(self) -> bool:
+        """Whether other views were written, or left out, besides the failed one."""
+        return bool(self.committed or self.not_run)
 
 
 class OnlineStoreError(SkewlessError):
     """The online store cannot be reached, or refused an operation (a server that is down, a
     wrong password, a full memory)."""
+
+
+class StoreUnavailableError(SkewlessError):
+    """A store (the online store, the registry) cannot be reached right now: an outage, not
+    a bad request. Retrying later can succeed.
+
+    Attributes:
+        component: ``online_store`` or ``registry``.
+        written: for a push, what was written before the outage, e.g.
+            ``{"online": None, "offline": 3}`` (None: not written).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        component: str = "online_store",
+        written: dict[str, int | None] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.component = component
+        self.written = written
+
+
+class OnlineStoreUnavailableError(StoreUnavailableError, OnlineStoreError):
+    """The online store cannot be reached (its server is down, its file cannot be opened)."""
+
+
+class RegistryUnavailableError(StoreUnavailableError, RegistryError):
+    """The registry cannot be reached (its database is down, its file cannot be opened)."""
+
+    def __init__(self, message: str, written: dict[str, int | None] | None = None) -> None:
+        super().__init__(message, "registry", written)
 
 
 class ModelRegistryError(SkewlessError):

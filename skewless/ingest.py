@@ -253,6 +253,7 @@ class StorePushSink:
             snapshot=store.snapshot(),
             repo_path=store.repo_path,
             now=store.now(),
+            max_clock_skew=store.config.push.max_clock_skew,
         )
 
     def decoder(self) -> EntryDecoder:

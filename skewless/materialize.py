@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from skewless._contracts import OfflineEngine, OnlineStore
@@ -66,6 +66,8 @@ class MaterializeContext:
         snapshot: the definitions to materialize (and their online table names).
         batch_rows: the most rows read and written at once (memory is bounded by it).
         show_progress: draw progress bars; by default only when stderr is a terminal.
+        now: the store's clock at the start of the run (None: the wall clock); watermarks
+            never move past it.
     """
 
     engine: OfflineEngine
@@ -74,6 +76,10 @@ class MaterializeContext:
     snapshot: RegistrySnapshot
     batch_rows: int = DEFAULT_BATCH_ROWS
     show_progress: bool | None = None
+    now: datetime | None = None
+
+    def clock(self) -> datetime:
+        return to_utc(self.now) if self.now is not None else datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -84,9 +90,11 @@ class ViewMaterialization:
         view: the feature view's name.
         rows: rows written to the online store (one per key and batch).
         start: the range's start (None: all history).
-        end: the range's end; the watermark is now at least this.
+        end: the range's end.
         seconds: wall time spent on the view.
         note: why nothing was done, when nothing was.
+        watermark: where the run moved the watermark to (at least): ``min(end, now)``;
+            None when nothing was recorded.
     """
 
     view: str
@@ -95,6 +103,7 @@ class ViewMaterialization:
     end: datetime
     seconds: float
     note: str = ""
+    watermark: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -120,6 +129,10 @@ class MaterializeReport:
         for v in self.views:
             start = v.start.isoformat() if v.start is not None else "the beginning"
             line = f"{v.view}: {v.rows:,} rows, {start} .. {v.end.isoformat()} ({v.seconds:.2f} s)"
+            if v.watermark is not None and v.watermark < v.end:
+                line += (
+                    f"; END is in the future, so the watermark stops at {v.watermark.isoformat()}"
+                )
             lines.append(f"{line}; {v.note}" if v.note else line)
         return "\n".join(lines)
 
@@ -138,7 +151,8 @@ def materialize(
     Args:
         ctx: the engine, online store, registry and definitions to use.
         start: the range's first instant (inclusive; naive means UTC).
-        end: the range's last instant (inclusive); the watermark moves to at least this.
+        end: the range's last instant (inclusive); the watermark moves to at least
+            ``min(end, now)``.
         feature_views: view names; by default every view with ``online=True``.
 
     Raises:
@@ -152,13 +166,14 @@ def materialize(
             f"END {end.isoformat()} is before START {start.isoformat()}: "
             "pass the earlier time first"
         )
-    done = []
-    for view in _views(ctx.snapshot, feature_views):
+
+    def run(view: FeatureView) -> ViewMaterialization:
         # A first run records the greatest created time it saw; later explicit ranges leave
         # it alone, since they skip late rows that an incremental run still has to pick up.
         first_run = ctx.registry.get_watermark(view) is None
-        done.append(_materialize_view(ctx, view, start, end, None, record_created=first_run))
-    return MaterializeReport(tuple(done))
+        return _materialize_view(ctx, view, start, end, None, record_created=first_run)
+
+    return _run_views(_views(ctx.snapshot, feature_views), run)
 
 
 def materialize_incremental(
@@ -172,8 +187,8 @@ def materialize_incremental(
     watermark created after the greatest created time the previous run saw.
     """
     end = to_utc(end)
-    done = []
-    for view in _views(ctx.snapshot, feature_views):
+
+    def run(view: FeatureView) -> ViewMaterialization:
         mark = ctx.registry.get_watermark(view)
         late_after = None
         if mark is not None:
@@ -184,9 +199,43 @@ def materialize_incremental(
             start = _first_start(view, end)
         if start is not None and start > end:
             note = f"already materialized up to {start.isoformat()}"
-            done.append(ViewMaterialization(view.name, 0, start, end, 0.0, note))
-            continue
-        done.append(_materialize_view(ctx, view, start, end, late_after, record_created=True))
+            return ViewMaterialization(view.name, 0, start, end, 0.0, note)
+        return _materialize_view(ctx, view, start, end, late_after, record_created=True)
+
+    return _run_views(_views(ctx.snapshot, feature_views), run)
+
+
+def _run_views(
+    views: Sequence[FeatureView], run: Callable[[FeatureView], ViewMaterialization]
+) -> MaterializeReport:
+    """Run ``views`` in order; a failure after (or before) other views says what was done.
+
+    A failure of the only view propagates as it is. Otherwise it becomes a
+    :class:`MaterializationError` listing the views committed (their watermarks moved), the
+    view that failed and the views not run (docs/semantics.md "Materialization").
+    """
+    done: list[ViewMaterialization] = []
+    for i, view in enumerate(views):
+        try:
+            done.append(run(view))
+        except SkewlessError as exc:
+            not_run = tuple(v.name for v in views[i + 1 :])
+            if not done and not not_run:
+                raise
+            committed = MaterializeReport(tuple(done)).render().splitlines() if done else []
+            cause = str(exc)
+            if not isinstance(exc, MaterializationError):
+                cause = f"materializing feature view {view.name!r} failed: {cause}"
+            parts = [cause]
+            if done:
+                names = ", ".join(repr(v.view) for v in done)
+                parts.append(f"written before it, with their watermarks moved: {names}")
+            if not_run:
+                parts.append(f"not run: {', '.join(map(repr, not_run))}")
+            parts.append("rerunning the same command finishes the work")
+            raise MaterializationError(
+                "; ".join(parts), committed=tuple(committed), failed=view.name, not_run=not_run
+            ) from exc
     return MaterializeReport(tuple(done))
 
 
@@ -274,7 +323,10 @@ def _materialize_view(
                 f"({type(exc).__name__}: {exc}); its watermark did not move, so rerunning the "
                 "same command completes the work"
             ) from exc
-    recorded = ctx.registry.set_watermark(view, end, max_created)
+    # Rows with later event times may still arrive: the watermark never passes the clock
+    # (docs/semantics.md "Materialization").
+    mark = min(end, ctx.clock())
+    recorded = ctx.registry.set_watermark(view, mark, max_created)
     if recorded is False:
         # The view was changed or removed while we ran: the table we wrote is obsolete.
         ctx.online.drop([table])
@@ -288,7 +340,8 @@ def _materialize_view(
         seconds,
     )
     note = "" if recorded is not False else "the view changed meanwhile; nothing kept"
-    return ViewMaterialization(view.name, written, start, end, seconds, note)
+    kept = mark if recorded is not False else None
+    return ViewMaterialization(view.name, written, start, end, seconds, note, kept)
 
 
 def _write_states(

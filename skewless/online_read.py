@@ -10,16 +10,25 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 
 from skewless._contracts import OnlineStore, StoredRow
-from skewless._time import from_micros, to_micros
+from skewless._time import to_micros
+from skewless._types import is_document
 from skewless.definitions import BatchFeatureView, FeatureService, FeatureView
+from skewless.entity_rows import (
+    EntityRows,
+    KeyCheck,
+    check_keys,
+    entity_columns,
+    key_checks,
+    quick_types,
+)
 from skewless.errors import EntityFrameError, FeatureNotFoundError, OnlineStoreError
 from skewless.feature_refs import FeatureRequest
 from skewless.on_demand import (
@@ -28,28 +37,14 @@ from skewless.on_demand import (
     resolve,
     transform_rows,
 )
-from skewless.online.codec import Decoder, ViewCodec, encode_key, key_encoder
+from skewless.online.codec import ViewCodec, encode_key, key_encoder
 from skewless.online.window_state import StateLayout, WindowState
+from skewless.online_response import OnlineResponse, Status, ViewPlan, ViewResult
 from skewless.registry.snapshot import RegistrySnapshot
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 __all__ = ["EntityRows", "OnlineReader", "OnlineResponse", "Status"]
 
 logger = logging.getLogger("skewless")
-
-EntityRows = Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]
-"""A list of ``{join_key: value}`` dicts, or ``{join_key: [values]}`` (one value per entity)."""
-
-
-class Status:
-    """The status of one value of an online read (Feast's ``FieldStatus`` names)."""
-
-    PRESENT = "PRESENT"
-    NULL_VALUE = "NULL_VALUE"
-    NOT_FOUND = "NOT_FOUND"
-    OUTSIDE_MAX_AGE = "OUTSIDE_MAX_AGE"
 
 
 _UNBOUNDED = -(2**63) - 1  # a cutoff no stored time is below
@@ -57,27 +52,25 @@ _HINT_EVERY_S = 60.0
 _MAX_PLANS = 1024  # distinct requests cached; past that the cache starts over
 
 
-@dataclass(frozen=True, slots=True)
-class _ViewPlan:
-    name: str
-    table: str
-    join_keys: tuple[str, ...]
-    encode: Callable[[Any], bytes | None]
-    decode: Decoder
-    output_names: tuple[str, ...]
-    arrow_types: tuple[pa.DataType, ...]
-    ttl_us: int | None
-    empty: tuple[Any, ...]
-    evaluate: Callable[[bytes, int], Sequence[Any]] | None = None
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(slots=True)
 class _ReadPlan:
-    views: tuple[_ViewPlan, ...]
+    views: tuple[ViewPlan, ...]
     join_keys: frozenset[str]
     checked: set[tuple[str, ...]] = field(default_factory=set)
     on_demand: ResolvedRequest | None = None
     request_columns: frozenset[str] = frozenset()
+    key_checks: tuple[KeyCheck, ...] = ()
+    timed: bool = False  # a view has a TTL or windows: reads need "now"
+    # The one join key of a plain request (no windows, no on-demand features): a single entity
+    # row holding just that key takes the short path.
+    single_key: str | None = None
+    tables: tuple[str, ...] = ()
+    # The types the single key's declared type takes without a closer look (None: unchecked).
+    single_key_types: frozenset[type] | None = None
 
     def check_columns(self, names: tuple[str, ...]) -> None:
         """Every entity column is a join key of a requested view and no join key is missing."""
@@ -103,108 +96,6 @@ class _ReadPlan:
         self.checked.add(names)
 
 
-class OnlineResponse:
-    """The result of an online read: one value per entity row and output column.
-
-    Columns are the join keys (as given, in ``entity_rows`` order) followed by the features
-    (views in order of first appearance, features in request order).
-    """
-
-    __slots__ = ("_columns", "_computed", "_keys", "_views")
-
-    def __init__(
-        self,
-        columns: dict[str, list[Any]],
-        keys: tuple[str, ...],
-        views: list[tuple[_ViewPlan, list[StoredRow | None], int, list[list[Any]]]],
-        computed: Mapping[str, pa.DataType] | None = None,
-    ) -> None:
-        self._columns = columns
-        self._keys = keys
-        self._views = views
-        self._computed = computed or {}
-
-    def to_dict(self) -> dict[str, list[Any]]:
-        """Column name to list of values, join keys first (Feast's shape).
-
-        >>> OnlineResponse({"user_id": [1], "f": [None]}, ("user_id",), []).to_dict()
-        {'user_id': [1], 'f': [None]}
-        """
-        return dict(self._columns)
-
-    @property
-    def feature_names(self) -> list[str]:
-        """Every output column name: join keys first, then features."""
-        return list(self._columns)
-
-    @property
-    def statuses(self) -> dict[str, list[str]]:
-        """The status of every value, in the shape of :meth:`to_dict` (join keys: PRESENT)."""
-        out: dict[str, list[str]] = {
-            k: [Status.PRESENT if v is not None else Status.NULL_VALUE for v in self._columns[k]]
-            for k in self._keys
-        }
-        for plan, stored, cutoff, columns in self._views:
-            row_status = [
-                Status.NOT_FOUND if s is None else Status.OUTSIDE_MAX_AGE if s[0] < cutoff else None
-                for s in stored
-            ]
-            for name, values in zip(plan.output_names, columns, strict=True):
-                out[name] = [
-                    st if st is not None else (Status.NULL_VALUE if v is None else Status.PRESENT)
-                    for st, v in zip(row_status, values, strict=True)
-                ]
-        if self._computed:
-            for name in self._computed:
-                values = self._columns[name]
-                out[name] = [Status.NULL_VALUE if v is None else Status.PRESENT for v in values]
-            out = {name: out[name] for name in self._columns}
-        return out
-
-    @property
-    def event_timestamps(self) -> dict[str, list[datetime | None]]:
-        """The event time (aware UTC) of the stored row behind each value; None without one.
-
-        Join keys have None.
-        """
-        out: dict[str, list[datetime | None]] = {
-            k: [None] * len(self._columns[k]) for k in self._keys
-        }
-        for plan, stored, _, _ in self._views:
-            times = [None if s is None else from_micros(s[0]) for s in stored]
-            for name in plan.output_names:
-                out[name] = list(times)
-        if self._computed:
-            for name in self._computed:
-                out[name] = [None] * len(self._columns[name])
-            out = {name: out[name] for name in self._columns}
-        return out
-
-    def to_arrow(self) -> pa.Table:
-        """A table with the features' declared types (join keys typed from their values)."""
-        arrays: dict[str, pa.Array] = {k: pa.array(self._columns[k]) for k in self._keys}
-        for plan, _, _, columns in self._views:
-            for name, kind, values in zip(
-                plan.output_names, plan.arrow_types, columns, strict=True
-            ):
-                arrays[name] = pa.array(values, type=kind)
-        if self._computed:
-            for name, kind in self._computed.items():
-                arrays[name] = pa.array(self._columns[name], type=kind)
-            arrays = {name: arrays[name] for name in self._columns}
-        return pa.table(arrays)
-
-    def to_df(self) -> pd.DataFrame:
-        """A pandas DataFrame with Feast's types (an int feature with nulls is float64)."""
-        return self.to_arrow().to_pandas()
-
-    def __len__(self) -> int:
-        return len(next(iter(self._columns.values()), ()))
-
-    def __repr__(self) -> str:
-        return f"OnlineResponse({len(self)} rows, columns={list(self._columns)})"
-
-
 class OnlineReader:
     """Serves online reads through one :class:`~skewless._contracts.OnlineStore`.
 
@@ -220,9 +111,11 @@ class OnlineReader:
         self,
         online_store: OnlineStore,
         snapshot_provider: Callable[[], RegistrySnapshot],
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._store = online_store
         self._snapshot_provider = snapshot_provider
+        self._clock = clock or _utc_now
         self._snapshot: RegistrySnapshot | None = None
         self._plans: dict[object, _ReadPlan] = {}
         self._codecs: dict[str, ViewCodec] = {}
@@ -241,19 +134,71 @@ class OnlineReader:
             features: ``["view:feature", ...]``, a FeatureService, or a service's name.
             entity_rows: ``[{"user_id": 1}, ...]`` or ``{"user_id": [1, ...]}``.
             full_feature_names: name columns ``view__feature`` instead of ``feature``.
-            now: the time TTLs are measured against (the store's clock).
+            now: the time TTLs are measured against; defaults to the reader's clock, which
+                is only read when a requested view has a TTL or windows.
 
         Raises:
             FeatureNotFoundError: an unknown view or feature, or a name clash.
             EntityFrameError: a missing join key, or a column that is not one.
         """
         plan = self._plan(features, full_feature_names)
-        columns, n = _entity_columns(entity_rows)
-        if not columns:  # no entities at all: empty join-key columns
+        key = plan.single_key
+        if key is not None and entity_rows.__class__ is list and len(entity_rows) == 1:
+            row = entity_rows[0]
+            if row.__class__ is dict and len(row) == 1 and key in row:
+                return self._read_one(plan, key, row[key], now)
+        return self._read_rows(plan, entity_rows, now)
+
+    def _read_one(
+        self, plan: _ReadPlan, key: str, value: Any, now: datetime | None
+    ) -> OnlineResponse:
+        """One entity of a plain request: the same answer as :meth:`_read_rows`, with less
+        bookkeeping (every view shares the one join key, so the key is encoded once)."""
+        types = plan.single_key_types
+        if types is not None and value.__class__ not in types:
+            check_keys(plan.key_checks, {key: [value]})  # a lossless form, a null, or an error
+        views = plan.views
+        encoded = views[0].encode(value)
+        if encoded is None:
+            results: list[list[StoredRow | None]] = [[None] for _ in views]
+        else:
+            keys = [encoded]
+            tables = plan.tables
+            lookups = [(tables[0], keys)] if len(tables) == 1 else [(t, keys) for t in tables]
+            results = self._store.read(lookups)
+        now_us = to_micros(now if now is not None else self._clock()) if plan.timed else 0
+        out: dict[str, list[Any]] = {key: [value]}
+        shown: list[ViewResult] = []
+        outside = 0
+        for view, stored in zip(views, results, strict=True):
+            found = stored[0]
+            ttl_us = view.ttl_us
+            cutoff = now_us - ttl_us if ttl_us else _UNBOUNDED
+            if found is None:
+                values: Sequence[Any] = view.empty
+            elif found[0] < cutoff:
+                values = view.empty
+                outside += 1
+            else:
+                values = view.decode(found[1])
+            cols = [[v] for v in values]
+            out.update(zip(view.output_names, cols, strict=True))
+            shown.append((view, stored, cutoff, cols))
+        if outside and outside == len(views):
+            self._hint(plan)
+        return OnlineResponse(out, (key,), shown)
+
+    def _read_rows(
+        self, plan: _ReadPlan, entity_rows: EntityRows, now: datetime | None
+    ) -> OnlineResponse:
+        columns, n = entity_columns(entity_rows)
+        if not columns and not n:  # no entities at all: empty join-key columns
             columns = {k: [] for view in plan.views for k in view.join_keys}
         names = tuple(columns)
         plan.check_columns(names)
-        now_us = to_micros(now if now is not None else datetime.now(UTC))
+        if plan.key_checks:
+            check_keys(plan.key_checks, columns)
+        now_us = to_micros(now if now is not None else self._clock()) if plan.timed else 0
 
         lookups: list[tuple[str, Sequence[bytes]]] = []
         positions: list[list[int] | None] = []
@@ -267,7 +212,7 @@ class OnlineReader:
         results = self._store.read(lookups) if n else [[] for _ in lookups]
 
         out = {name: columns[name] for name in names}
-        views = []
+        views: list[ViewResult] = []
         outside = 0
         for view, stored, where in zip(plan.views, results, positions, strict=True):
             if where is not None:  # some keys were null: put the answers back in row order
@@ -278,8 +223,7 @@ class OnlineReader:
             cutoff = now_us - view.ttl_us if view.ttl_us else _UNBOUNDED
             cols, expired = _view_columns(view, stored, cutoff, n, now_us)
             outside += expired
-            for name, values in zip(view.output_names, cols, strict=True):
-                out[name] = values
+            out.update(zip(view.output_names, cols, strict=True))
             views.append((view, stored, cutoff, cols))
         if outside and outside == n * len(plan.views):
             self._hint(plan)
@@ -293,7 +237,10 @@ class OnlineReader:
         if snapshot is not self._snapshot:
             self._plans, self._codecs = {}, {}
             self._snapshot = snapshot
-        key = _request_key(features, full_feature_names)
+        if features.__class__ is list:
+            key: object = (tuple(features), full_feature_names)
+        else:
+            key = _request_key(features, full_feature_names)
         plan = self._plans.get(key) if key is not None else None
         if plan is None:
             plan = self._compile(snapshot, features, full_feature_names)
@@ -307,9 +254,12 @@ class OnlineReader:
         self, snapshot: RegistrySnapshot, features: FeatureRequest, full_feature_names: bool
     ) -> _ReadPlan:
         views = []
+        checks: dict[str, KeyCheck] = {}
         resolved = resolve(features, snapshot, full_feature_names)
         for request in resolved.views:
             view = request.view
+            for check in key_checks(view, snapshot.entities):
+                checks.setdefault(check.key, check)
             if not view.online:
                 raise FeatureNotFoundError(
                     f"feature view {view.name!r} has online=False, so it is not served "
@@ -321,7 +271,7 @@ class OnlineReader:
                 continue
             codec = self._codec(view)
             views.append(
-                _ViewPlan(
+                ViewPlan(
                     name=view.name,
                     table=snapshot.online_table(view),
                     join_keys=view.join_keys,
@@ -329,15 +279,39 @@ class OnlineReader:
                     decode=codec.decoder(request.features),
                     output_names=request.output_names,
                     arrow_types=tuple(codec.arrow_types(request.features)),
+                    documents=frozenset(
+                        name
+                        for f, name in zip(request.features, request.output_names, strict=True)
+                        if is_document(view.dtype_of(f))
+                    ),
                     ttl_us=view.ttl // timedelta(microseconds=1) if view.ttl else None,
                     empty=(None,) * len(request.features),
                 )
             )
         keys = frozenset(k for v in views for k in v.join_keys)
+        timed = any(v.ttl_us or v.evaluate is not None for v in views)
+        found = tuple(checks.values())
         if not resolved.on_demand:
-            return _ReadPlan(views=tuple(views), join_keys=keys)
+            plain = views and all(v.evaluate is None and len(v.join_keys) == 1 for v in views)
+            single = next(iter(keys)) if plain and len(keys) == 1 else None
+            return _ReadPlan(
+                views=tuple(views),
+                join_keys=keys,
+                key_checks=found,
+                timed=timed,
+                single_key=single,
+                tables=tuple(v.table for v in views),
+                single_key_types=quick_types(found[0]) if single and found else None,
+            )
         requests = frozenset(resolved.request_columns)
-        return _ReadPlan(tuple(views), keys, on_demand=resolved, request_columns=requests)
+        return _ReadPlan(
+            tuple(views),
+            keys,
+            on_demand=resolved,
+            request_columns=requests,
+            key_checks=found,
+            timed=timed,
+        )
 
     def _codec(self, view: FeatureView) -> ViewCodec:
         codec = self._codecs.get(view.name)
@@ -367,7 +341,7 @@ def _window_plan(
     view: BatchFeatureView,
     features: tuple[str, ...],
     output_names: tuple[str, ...],
-) -> _ViewPlan:
+) -> ViewPlan:
     """How to read aggregation features: evaluate each key's window state at ``now``."""
     layout = StateLayout.of(view)
     aggregations = tuple(view.aggregation(f) for f in features)
@@ -385,7 +359,7 @@ def _window_plan(
     def unused(payload: bytes) -> Sequence[Any]:
         raise AssertionError("window states are evaluated, not decoded")
 
-    return _ViewPlan(
+    return ViewPlan(
         name=view.name,
         table=snapshot.online_table(view),
         join_keys=view.join_keys,
@@ -400,7 +374,7 @@ def _window_plan(
 
 
 def _view_columns(
-    view: _ViewPlan, stored: list[StoredRow | None], cutoff: int, n: int, now_us: int
+    view: ViewPlan, stored: list[StoredRow | None], cutoff: int, n: int, now_us: int
 ) -> tuple[list[list[Any]], int]:
     """One view's feature columns, and how many rows were older than the TTL allows."""
     decode, empty, evaluate = view.decode, view.empty, view.evaluate
@@ -427,7 +401,7 @@ def _on_demand_response(
     resolved: ResolvedRequest,
     out: dict[str, list[Any]],
     names: tuple[str, ...],
-    views: list[tuple[_ViewPlan, list[StoredRow | None], int, list[list[Any]]]],
+    views: list[ViewResult],
     n: int,
 ) -> OnlineResponse:
     """The response with on-demand features computed and hidden inputs dropped."""
@@ -468,81 +442,7 @@ def _request_key(features: FeatureRequest, full_feature_names: bool) -> object:
         return None
 
 
-def _entity_columns(entity_rows: Any) -> tuple[dict[str, list[Any]], int]:
-    """Entity rows as ``{column: list}`` and the number of rows."""
-    if isinstance(entity_rows, Mapping):
-        columns = {name: _as_list(values) for name, values in entity_rows.items()}
-        return columns, _same_length(columns)
-    if not isinstance(entity_rows, Sequence) or isinstance(entity_rows, str | bytes):
-        columns = _frame_columns(entity_rows)
-        return columns, _same_length(columns)
-    n = len(entity_rows)
-    if n == 0:
-        return {}, 0
-    first = entity_rows[0]
-    if not isinstance(first, Mapping):
-        raise EntityFrameError(
-            f"entity_rows must be a list of dicts or a dict of lists, got a list of "
-            f"{type(first).__name__}: pass e.g. [{{'user_id': 1001}}]"
-        )
-    if n == 1:
-        return {name: [value] for name, value in first.items()}, 1
-    names = tuple(first)
-    try:
-        columns = {name: [row[name] for row in entity_rows] for name in names}
-    except (KeyError, TypeError):
-        columns = {}
-    if not columns or sum(map(len, entity_rows)) != n * len(names):
-        for i, row in enumerate(entity_rows):
-            if not isinstance(row, Mapping) or set(row) != set(names):
-                got = sorted(row) if isinstance(row, Mapping) else type(row).__name__
-                raise EntityFrameError(
-                    f"entity row {i} has columns {got} but row 0 has {sorted(names)}: "
-                    "give every entity row the same join keys"
-                ) from None
-    return columns, n
-
-
-def _as_list(values: Any) -> list[Any]:
-    if isinstance(values, list):
-        return values[:]  # the response's columns are its own
-    if hasattr(values, "to_pylist"):  # pyarrow
-        as_list: list[Any] = values.to_pylist()
-        return as_list
-    if hasattr(values, "tolist"):  # numpy, pandas
-        as_list = values.tolist()
-        return as_list
-    if isinstance(values, str | bytes) or not isinstance(values, Sequence):
-        raise EntityFrameError(
-            f"entity_rows given as a dict need a list of values per column, got {values!r}: "
-            "pass e.g. {'user_id': [1001, 1002]}"
-        )
-    return list(values)
-
-
-def _frame_columns(frame: Any) -> dict[str, list[Any]]:
-    if hasattr(frame, "to_pydict"):  # pyarrow.Table
-        columns: dict[str, list[Any]] = frame.to_pydict()
-        return columns
-    if hasattr(frame, "columns") and hasattr(frame, "__getitem__"):  # pandas / polars
-        return {str(name): _as_list(frame[name]) for name in frame.columns}
-    raise EntityFrameError(
-        f"entity_rows must be a list of dicts or a dict of lists, got {type(frame).__name__}: "
-        "pass e.g. [{'user_id': 1001}]"
-    )
-
-
-def _same_length(columns: dict[str, list[Any]]) -> int:
-    lengths = {name: len(values) for name, values in columns.items()}
-    if len(set(lengths.values())) > 1:
-        raise EntityFrameError(
-            f"entity_rows columns have different lengths {lengths}: give every column one "
-            "value per entity"
-        )
-    return next(iter(lengths.values()), 0)
-
-
-def _encode(view: _ViewPlan, columns: dict[str, list[Any]]) -> tuple[list[bytes], list[int] | None]:
+def _encode(view: ViewPlan, columns: dict[str, list[Any]]) -> tuple[list[bytes], list[int] | None]:
     """Encoded keys to look up, and the row of each when some rows have a null key."""
     if len(view.join_keys) == 1:
         encode = view.encode

@@ -202,7 +202,7 @@ def _check_entities(target: Mapping[Kind, Mapping[str, Any]]) -> None:
 
 
 def _check_push_view(view: FeatureView, repo_path: Any) -> None:
-    """Offline pushes need a batch source they can add files to (a directory or a glob)."""
+    """Offline pushes need a batch source they can write to (a directory, glob or file)."""
     try:
         push_target(view.batch_source, repo_path)
     except DefinitionError as exc:
@@ -225,6 +225,10 @@ def check_view_schema(view: FeatureView, schema: pa.Schema) -> None:
     """
     columns = {f.name: f.type for f in schema}
     declared = {f.name: f.dtype for f in view.schema}
+    for entity in view.entities:
+        for key in entity.join_keys:
+            if entity.value_type is not None:
+                declared.setdefault(key, entity.value_type)
     source = view.source
     wanted: list[tuple[str, str]] = [(key, "join key") for key in view.join_keys]
     # An aggregation view reads raw columns (its schema), not its features.

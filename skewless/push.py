@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -31,18 +31,28 @@ import pyarrow.parquet as pq
 
 from skewless import _files
 from skewless._contracts import OfflineEngine, OnlineStore
-from skewless._time import parse_time, to_micros
-from skewless._types import Array, DType, UnixTimestamp
+from skewless._types import DType
+from skewless.config import DEFAULT_MAX_CLOCK_SKEW
 from skewless.definitions import BatchFeatureView, FeatureView, PushSource
 from skewless.errors import (
+    OnlineStoreUnavailableError,
     PushValidationError,
     SourceNotFoundError,
+    StoreUnavailableError,
     UnknownObjectError,
 )
 from skewless.offline.query import EVENT_ID
-from skewless.offline.sources import PushTarget, push_target, resolve_files
+from skewless.offline.sources import PushTarget, append_to_file, push_target, resolve_files
 from skewless.online.codec import ViewCodec
 from skewless.online.window_state import StateLayout
+from skewless.push_values import (
+    UTC_MICROS,
+    cast_column,
+    cast_to_file_type,
+    check_clock_skew,
+    column_from_values,
+    timestamps,
+)
 from skewless.registry.snapshot import RegistrySnapshot
 from skewless.window_online import group_by_key, merge_events, state_ttl
 
@@ -63,7 +73,6 @@ __all__ = [
 
 PushMode = Literal["online", "offline", "online_and_offline"]
 PUSH_MODES: tuple[PushMode, ...] = ("online", "offline", "online_and_offline")
-UTC_MICROS = pa.timestamp("us", tz="UTC")
 EVENT_TS = "__event_ts"
 CREATED_TS = "__created_ts"
 
@@ -78,6 +87,7 @@ class PushContext:
         snapshot: the definitions (and online table names) to push against.
         repo_path: relative source paths resolve against it.
         now: the ingestion time, given as created time to rows without one.
+        max_clock_skew: how far past ``now`` an event time may lie (None: no limit).
     """
 
     engine: OfflineEngine | None
@@ -85,6 +95,7 @@ class PushContext:
     snapshot: RegistrySnapshot
     repo_path: Path
     now: datetime
+    max_clock_skew: timedelta | None = DEFAULT_MAX_CLOCK_SKEW
 
 
 @dataclass(frozen=True)
@@ -182,8 +193,9 @@ def push(
 
     Raises:
         UnknownObjectError: no view is fed by ``name``.
-        PushValidationError: a column is missing, unknown or holds bad values; nothing written.
-        DefinitionError: an offline push to a batch source that is a single file.
+        PushValidationError: a column is missing, unknown or holds bad values, or an event
+            time lies further in the future than ``max_clock_skew``; nothing written.
+        DefinitionError: an offline push to a batch source that is CSV or an unusable glob.
     """
     prepared = prepare_push(context, name, rows, to)
     files: list[str] = []
@@ -198,14 +210,18 @@ def push(
     if online_views and prepared.table.num_rows:
         if context.online is None:
             raise PushValidationError(f"push to {prepared.to!r} needs an online store")
-        for view in online_views:
-            table = context.snapshot.online_table(view)
-            if isinstance(view, BatchFeatureView):
-                _push_events(context.online, table, view, prepared.table)
-                continue
-            batch = _online_batch(prepared.table, view)
-            context.online.set_table_ttl(table, view.ttl)
-            context.online.write(table, ViewCodec(view).encode_rows(batch))
+        try:
+            _write_online(context, context.online, online_views, prepared.table)
+        except StoreUnavailableError as exc:
+            if not files:
+                raise
+            # The offline file stays (a retry is harmless, see docs/semantics.md "Push"), so
+            # the error says it was written.
+            raise OnlineStoreUnavailableError(
+                f"{exc}; the {prepared.table.num_rows} row(s) were written offline "
+                f"({', '.join(files)}) but not online: retry the push",
+                written={"online": None, "offline": prepared.table.num_rows},
+            ) from None
     return PushReport(
         push_source=name,
         rows=prepared.table.num_rows,
@@ -213,6 +229,19 @@ def push(
         to=prepared.to,
         files=tuple(files),
     )
+
+
+def _write_online(
+    context: PushContext, online: OnlineStore, views: Sequence[FeatureView], rows: pa.Table
+) -> None:
+    for view in views:
+        table = context.snapshot.online_table(view)
+        if isinstance(view, BatchFeatureView):
+            _push_events(online, table, view, rows)
+            continue
+        batch = _online_batch(rows, view)
+        online.set_table_ttl(table, view.ttl)
+        online.write(table, ViewCodec(view).encode_rows(batch))
 
 
 def prepare_push(context: PushContext, name: str, rows: Any, to: str) -> PreparedPush:
@@ -234,10 +263,12 @@ def prepare_push(context: PushContext, name: str, rows: Any, to: str) -> Prepare
             f"push source {name!r} feeds only views with online=False "
             f"({', '.join(v.name for v in views)}): push with to='offline'"
         )
-    raw = _to_arrow(rows)
+    raw = _to_arrow(rows, ", ".join(repr(v.name) for v in views))
     if raw.num_columns == 0 and raw.num_rows == 0:  # an empty list: nothing to write
         return PreparedPush(source, views, mode, raw)
     table = _normalize(raw, source, views, context.now, name)
+    ts_name = source.field_mapping.get(source.timestamp_field, source.timestamp_field)
+    check_clock_skew(table.column(EVENT_TS), context.now, context.max_clock_skew, ts_name, name)
     if mode == "online":
         return PreparedPush(source, views, mode, table)
     target = push_target(source, context.repo_path)
@@ -250,20 +281,20 @@ def prepare_push(context: PushContext, name: str, rows: Any, to: str) -> Prepare
 
 
 # -- input frames ----------------------------------------------------------------------------
-def _to_arrow(rows: Any) -> pa.Table:
+def _to_arrow(rows: Any, fed: str = "") -> pa.Table:
     if isinstance(rows, pa.Table):
         return rows
     if isinstance(rows, pa.RecordBatch):
         return pa.Table.from_batches([rows])
     if isinstance(rows, Mapping):
-        return _from_columns({str(k): list(v) for k, v in rows.items()})
+        return _from_columns({str(k): list(v) for k, v in rows.items()}, fed)
     if isinstance(rows, Sequence) and not isinstance(rows, str | bytes):
         if not all(isinstance(r, Mapping) for r in rows):
             raise PushValidationError(
                 "pushed rows must be dicts of column -> value, e.g. [{'user_id': 1, ...}]"
             )
         names = list(dict.fromkeys(str(k) for r in rows for k in r))
-        return _from_columns({n: [r.get(n) for r in rows] for n in names})
+        return _from_columns({n: [r.get(n) for r in rows] for n in names}, fed)
     module = type(rows).__module__.split(".")[0]
     if module == "pandas":
         return pa.Table.from_pandas(rows, preserve_index=False)
@@ -276,19 +307,11 @@ def _to_arrow(rows: Any) -> pa.Table:
     )
 
 
-def _from_columns(columns: Mapping[str, list[Any]]) -> pa.Table:
+def _from_columns(columns: Mapping[str, list[Any]], fed: str) -> pa.Table:
     lengths = {len(v) for v in columns.values()}
     if len(lengths) > 1:
         raise PushValidationError("pushed columns have different lengths: give every row")
-    arrays = {}
-    for name, values in columns.items():
-        try:
-            arrays[name] = pa.array(values)
-        except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
-            raise PushValidationError(
-                f"pushed column {name!r} mixes values of different types ({exc}); "
-                "give it values of one type"
-            ) from None
+    arrays = {name: column_from_values(name, values, fed) for name, values in columns.items()}
     return pa.table(arrays) if arrays else pa.table({})
 
 
@@ -339,8 +362,8 @@ def _normalize(
                     f"join key {column_name!r} is null in {nulls} pushed row(s): "
                     "every row needs its entity key"
                 )
-        out[column_name] = column if dtype is None else _cast(column, dtype, column_name, fed)
-    event = _timestamps(columns[ts_name], ts_name)
+        out[column_name] = column if dtype is None else cast_column(column, dtype, column_name, fed)
+    event = timestamps(columns[ts_name], ts_name)
     if event.null_count:
         raise PushValidationError(
             f"timestamp field {ts_name!r} is null in {event.null_count} pushed row(s): "
@@ -353,59 +376,10 @@ def _normalize(
         if given is None:
             out[CREATED_TS] = pa.array([stamp.as_py()] * n, UTC_MICROS)
         else:
-            out[CREATED_TS] = pc.fill_null(_timestamps(given, created_name), stamp)
+            out[CREATED_TS] = pc.fill_null(timestamps(given, created_name), stamp)
     else:
         out[CREATED_TS] = pa.nulls(n, UTC_MICROS)
     return pa.table(out)
-
-
-def _cast(column: pa.ChunkedArray, dtype: DType, name: str, fed: str) -> pa.ChunkedArray | pa.Array:
-    if dtype == UnixTimestamp:
-        return _timestamps(column, name)
-    target = dtype.to_arrow()
-    if column.type == target:
-        return column
-    if isinstance(dtype, Array) and dtype.base_type == UnixTimestamp:
-        target = pa.list_(UTC_MICROS)
-    try:
-        if pa.types.is_null(column.type):
-            return pa.nulls(len(column), target)
-        return column.cast(target, safe=True)
-    except (pa.ArrowException, TypeError, ValueError) as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise PushValidationError(
-            f"pushed column {name!r} holds {column.type} values that are not {dtype} "
-            f"(declared by {fed}): {detail}; send {dtype} values"
-        ) from None
-
-
-def _timestamps(column: pa.ChunkedArray | pa.Array, name: str) -> pa.Array:
-    """Any time column as timestamp[us, UTC] (naive means UTC; ISO-8601 text is parsed)."""
-    kind = column.type
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks() if column.num_chunks else pa.array([], kind)
-    if pa.types.is_null(kind):
-        return pa.nulls(len(column), UTC_MICROS)
-    if pa.types.is_timestamp(kind):
-        micros = column.cast(pa.timestamp("us", tz=kind.tz), safe=False).cast(pa.int64())
-        return micros.cast(UTC_MICROS)
-    if pa.types.is_date(kind):
-        return column.cast(pa.timestamp("us")).cast(pa.int64()).cast(UTC_MICROS)
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        values = []
-        for text in column.to_pylist():
-            try:
-                values.append(None if text is None else to_micros(parse_time(text, name)))
-            except Exception:
-                raise PushValidationError(
-                    f"pushed column {name!r} holds {text!r}, which is not a time: use "
-                    "ISO-8601 text (2024-01-31T12:00:00Z) or timestamp values"
-                ) from None
-        return pa.array(values, pa.int64()).cast(UTC_MICROS)
-    raise PushValidationError(
-        f"pushed column {name!r} holds {kind} values, not times: use timestamps or ISO-8601 "
-        "text (2024-01-31T12:00:00Z)"
-    )
 
 
 # -- writing ---------------------------------------------------------------------------------
@@ -462,7 +436,7 @@ def _offline_table(
         if given is None:
             arrays.append(pa.nulls(table.num_rows, target.type))
         else:
-            arrays.append(_to_file_type(given, target, name))
+            arrays.append(cast_to_file_type(given, target, name))
     fields = list(schema)
     for extra, column in columns.items():
         fields.append(pa.field(extra, column.type))
@@ -479,23 +453,6 @@ def _existing_schema(existing: tuple[str, ...]) -> pa.Schema | None:
         return None
 
 
-def _to_file_type(
-    column: pa.Array | pa.ChunkedArray, target: pa.Field, name: str
-) -> pa.Array | pa.ChunkedArray:
-    if column.type == target.type:
-        return column
-    try:
-        if pa.types.is_timestamp(column.type) and pa.types.is_timestamp(target.type):
-            micros = column.cast(pa.int64())  # UTC instants, whatever the file's zone
-            return micros.cast(pa.timestamp("us", tz=target.type.tz)).cast(target.type)
-        return column.cast(target.type, safe=True)
-    except (pa.ArrowException, TypeError, ValueError) as exc:
-        raise PushValidationError(
-            f"pushed column {target.name!r} ({column.type}) cannot be stored as {target.type}, "
-            f"the type of the files of push source {name!r}: {str(exc).splitlines()[0]}"
-        ) from None
-
-
 def write_parquet_atomically(
     table: pa.Table, target: PushTarget, existing: tuple[str, ...], *, name: str | None = None
 ) -> Path:
@@ -504,6 +461,8 @@ def write_parquet_atomically(
 
     The name is ``name`` when given, else a time-based name that sorts after ``existing``.
     """
+    if target.single_file is not None:
+        return append_to_file(table, target.single_file)
     directory = target.directory
     directory.mkdir(parents=True, exist_ok=True)
     if name is None:

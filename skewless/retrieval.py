@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from skewless import on_demand
 from skewless._contracts import OfflineEngine, OfflineResult, ViewRequest
 from skewless._time import to_utc
+from skewless._types import parse_document_columns
 from skewless.definitions import FeatureService
 from skewless.errors import ConfigError, EntityFrameError
 from skewless.feature_refs import FeatureRequest
@@ -122,6 +123,7 @@ def entity_table(entity_df: EntityFrame) -> pa.Table:
         return pq.read_table(path)
     module = type(entity_df).__module__.split(".")[0]
     if module == "pandas":
+        _refuse_duplicates([str(c) for c in entity_df.columns])  # pyarrow would raise first
         return pa.Table.from_pandas(entity_df, preserve_index=False)
     if module == "polars":
         import polars as pl
@@ -134,6 +136,15 @@ def entity_table(entity_df: EntityFrame) -> pa.Table:
     )
 
 
+def _refuse_duplicates(names: Sequence[str]) -> None:
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise EntityFrameError(
+            f"the entity frame has duplicate column(s) {duplicated}: rename them or drop the "
+            "copies, e.g. df.loc[:, ~df.columns.duplicated()]"
+        )
+
+
 def check_entity_frame(table: pa.Table, requests: Sequence[ViewRequest]) -> pa.Table:
     """Check the frame has what the requests need; returns it with times parsed if needed.
 
@@ -142,11 +153,7 @@ def check_entity_frame(table: pa.Table, requests: Sequence[ViewRequest]) -> pa.T
             null ``event_timestamp`` rows, or a column that is not a time.
     """
     names = table.column_names
-    duplicated = sorted({n for n in names if names.count(n) > 1})
-    if duplicated:
-        raise EntityFrameError(
-            f"the entity frame has duplicate column(s) {duplicated}: rename them"
-        )
+    _refuse_duplicates(names)
     has = ", ".join(names) or "no columns"
     if ENTITY_TIME not in names:
         raise EntityFrameError(
@@ -271,8 +278,10 @@ class RetrievalJob:
         return self._table
 
     def to_df(self) -> pd.DataFrame:
-        """The result as a pandas DataFrame (int columns with nulls become float64)."""
-        return self.to_arrow().to_pandas()
+        """The result as a pandas DataFrame (int columns with nulls become float64; ``Map``
+        and ``Json`` values parsed into Python objects)."""
+        table = self.to_arrow()
+        return parse_document_columns(table.to_pandas(), table)
 
     def to_polars(self) -> pl.DataFrame:
         """The result as a polars DataFrame."""

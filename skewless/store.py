@@ -192,6 +192,7 @@ class FeatureStore:
             online=self.online_store,
             registry=self.registry,
             snapshot=self.snapshot(),
+            now=self.now(),
         )
 
     def push(
@@ -213,6 +214,7 @@ class FeatureStore:
             snapshot=self.snapshot(),
             repo_path=self.repo_path,
             now=self.now(),
+            max_clock_skew=self.config.push.max_clock_skew,
         )
         return push(context, push_source_name, rows, to)
 
@@ -233,8 +235,8 @@ class FeatureStore:
         if self._reader is None:
             from skewless.online_read import OnlineReader
 
-            self._reader = OnlineReader(self.online_store, self.snapshot)
-        return self._reader.read(features, entity_rows, full_feature_names, self.now())
+            self._reader = OnlineReader(self.online_store, self.snapshot, self._clock)
+        return self._reader.read(features, entity_rows, full_feature_names)
 
     def audit(
         self,

@@ -9,7 +9,10 @@ from skewless._types import (
     Float64,
     Int32,
     Int64,
+    Json,
+    Map,
     String,
+    Struct,
     UnixTimestamp,
 )
 
@@ -22,6 +25,9 @@ __all__ = [
     "Float64",
     "Int32",
     "Int64",
+    "Json",
+    "Map",
     "String",
+    "Struct",
     "UnixTimestamp",
 ]

@@ -216,19 +216,21 @@ def window_aggregates(
     saw (to scale float tolerances).
 
     "uses the source rows with key k and t - w < s.ts <= t (left-open, right-closed) ... A
-    lifetime aggregation has no left bound. Every source row counts, duplicates included,
-    unless the source names an event_id column: then rows with the same event_id count once."
-    Among rows sharing an ``event_id`` the winner of "Which row wins" is the one kept.
+    lifetime aggregation has no left end. Every source row counts, duplicates included,
+    unless the source names an event_id column: then rows of one key with the same event_id
+    count once ... Two rows with the same event_id under different keys are two events."
+    Among rows of a key sharing an ``event_id`` the winner of "Which row wins" is kept.
     """
     usable = [(p, r) for p, r in _usable(view) if _key(r, view.keys) is not None]
     if event_id is not None:
-        groups: dict[Any, list[tuple[int, Row]]] = {}
+        groups: dict[tuple[Any, ...], list[tuple[int, Row]]] = {}
         kept = []
         for position, row in usable:
             if row.get(event_id) is None:
                 kept.append((position, row))
             else:
-                groups.setdefault(row[event_id], []).append((position, row))
+                ident = (_key(row, view.keys), row[event_id])
+                groups.setdefault(ident, []).append((position, row))
         for members in groups.values():
             best = max(members, key=lambda pr: _rank(pr[0], pr[1]))
             kept.append(best)

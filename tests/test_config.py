@@ -121,3 +121,33 @@ def test_dotted_backend_type_is_accepted_for_third_party_stores(tmp_path: Path) 
     block = load_config(tmp_path).online_store
     assert block.type == "acme.stores.AcmeStore"
     assert block.model_extra == {"host": "h1"}
+
+
+@pytest.mark.parametrize(
+    ("block", "message"),
+    [
+        ("threads: -5", r"`offline_store.threads`: -5 is not a number of threads: write 1 or more"),
+        ("threads: 0", r"`offline_store.threads`: 0 is not a number of threads"),
+        ("memory_limit: lots", r"`offline_store.memory_limit`: 'lots' is not a memory size"),
+        ("memory_limit: 0GB", r"'0GB' is not a memory size: write e.g. 4GB"),
+        ("memory_limit: 120%", r"'120%' is not a memory size"),
+        ("memory_limit: 4", r"4 is not a memory size"),
+    ],
+)
+def test_duckdb_settings_are_checked_before_duckdb_sees_them(
+    tmp_path: Path, block: str, message: str
+) -> None:
+    write_config(tmp_path, f"project: shop\noffline_store:\n  type: duckdb\n  {block}\n")
+    with pytest.raises(ConfigError, match=message):
+        load_config(tmp_path)
+
+
+@pytest.mark.parametrize("limit", ["4GB", "512 MiB", "1.5GiB", "80%", "1g"])
+def test_memory_sizes_duckdb_reads_are_accepted(tmp_path: Path, limit: str) -> None:
+    from skewless.offline.duckdb.engine import DuckDBEngine
+
+    text = f"project: shop\noffline_store:\n  threads: 2\n  memory_limit: {limit}\n"
+    write_config(tmp_path, text)
+    config = load_config(tmp_path)
+    engine = DuckDBEngine(config.offline_store, tmp_path)  # DuckDB itself accepts the size
+    engine.close()

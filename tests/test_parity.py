@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from reference import RefView, latest_per_key
 
 from skewless import Entity, FeatureStore, FeatureView, Field, FileSource
 from skewless.config import RepoConfig
@@ -26,6 +27,7 @@ TIMES = [BASE + timedelta(hours=h) for h in range(0, 12)]
 # A microsecond before a grid time: rows just outside a TTL window that ends on the grid.
 NEAR = [t - timedelta(microseconds=1) for t in TIMES[1:]]
 TTLS = [None, timedelta(hours=2), timedelta(hours=5)]
+FEATURES = ("score", "label", "amount")
 
 key_users = st.sampled_from([1, 2, 3])
 key_regions = st.sampled_from(["eu", "us", "EU"])
@@ -88,8 +90,13 @@ scenarios = {
 materialized ranges (starting ``lead`` hours early) and whether they run newest first."""
 
 
-def check_parity(online_store: dict, data, ttl, t, cuts, lead, reverse) -> None:
-    """Materialize ranges covering [T - ttl, T] into ``online_store``; online == offline at T."""
+def check_parity(
+    online_store: dict, data, ttl, t, cuts, lead, reverse, offline_store: dict | None = None
+) -> None:
+    """Materialize ranges covering [T - ttl, T] into ``online_store``; online == offline at T.
+
+    Online values and statuses must also be the reference's (``_expected_online``).
+    """
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         _write(root, data)
@@ -100,6 +107,7 @@ def check_parity(online_store: dict, data, ttl, t, cuts, lead, reverse) -> None:
             project="parity",
             registry={"path": str(root / "registry.db")},
             online_store=block,
+            offline_store=offline_store or {"type": "duckdb"},
             repo_path=root,
         )
         store = FeatureStore(config=config, clock=lambda: t)
@@ -138,17 +146,61 @@ def check_parity(online_store: dict, data, ttl, t, cuts, lead, reverse) -> None:
         online = store.get_online_features(refs, [{"user_id": u, "region": r} for u, r in keys])
         values = online.to_dict()
         statuses = online.statuses
+        expected = _expected_online(data, ttl, t, ranges[0][0], keys)
         for i, (u, r) in enumerate(keys):
             assert values["user_id"][i] == u and values["region"][i] == r
-            for feature in ("score", "label", "amount"):
+            for feature in FEATURES:
                 want, got = offline[i][feature], values[feature][i]
-                assert _same(want, got), (u, r, feature, want, got, statuses[feature][i])
-                if got is not None:
-                    assert statuses[feature][i] == "PRESENT"
+                status = statuses[feature][i]
+                assert _same(want, got), (u, r, feature, want, got, status)
+                assert (got, status) == expected[(u, r)][feature], (u, r, feature)
         store.close()
 
 
+def _expected_online(
+    data: list[dict], ttl: timedelta | None, t: datetime, start: datetime, keys: list[tuple]
+) -> dict[tuple, dict[str, tuple[object, str]]]:
+    """Per key and feature, the ``(value, status)`` docs/semantics.md "Online reads" gives.
+
+    The stored row of a key is the reference's winner over everything materialized,
+    ``[start, T]``; its status follows from its age and value.
+    """
+    ordered = [r for part in (0, 1) for r in data if r["file"] == part]
+    view = RefView("stats", ("user_id", "region"), FEATURES, ttl, ordered)
+    stored = latest_per_key(view, start, t)
+    out = {}
+    for key in keys:
+        row = stored.get(key)
+        entry = {}
+        for feature in FEATURES:
+            if row is None:
+                entry[feature] = (None, "NOT_FOUND")
+            elif view.bounded and row["ts"] < t - ttl:  # type: ignore[operator]
+                entry[feature] = (None, "OUTSIDE_MAX_AGE")
+            elif row[feature] is None:
+                entry[feature] = (None, "NULL_VALUE")
+            else:
+                entry[feature] = (row[feature], "PRESENT")
+        out[key] = entry
+    return out
+
+
+def _row(user: int, region: str, hour: int, **values: object) -> dict:
+    row = {"user_id": user, "region": region, "ts": TIMES[hour], "created": None, "file": 0}
+    return row | {"score": None, "label": None, "amount": None} | values
+
+
+# Every status at once: (1, eu) is present, (2, eu) holds nulls, (3, eu) is older than the
+# TTL but materialized (the ranges start three hours early), and (4, *) was never written.
+EVERY_STATUS = [
+    _row(1, "eu", 9, score=1, label="x", amount=0.5),
+    _row(2, "eu", 10),
+    _row(3, "eu", 2, score=3, label="y", amount=1.5),
+]
+
+
 @settings(max_examples=60)
+@example(data=EVERY_STATUS, ttl=TTLS[2], t=TIMES[10], cuts=[3], lead=3, reverse=False)
 @given(**scenarios)
 def test_online_at_t_equals_offline_at_t(data, ttl, t, cuts, lead, reverse) -> None:
     check_parity({"type": "sqlite"}, data, ttl, t, cuts, lead, reverse)

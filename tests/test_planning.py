@@ -283,6 +283,26 @@ def test_view_must_match_its_source_schema(repo: Repo, view: FeatureView, messag
     assert repo.registry.version() == 0
 
 
+@pytest.mark.parametrize(
+    ("column", "entity"),
+    [
+        ("total", user()),
+        ("user_id", Entity(name="user", join_keys=["user_id"], value_type=Int64)),
+    ],
+)
+def test_an_unsigned_64_bit_column_is_refused_for_int64_at_plan_time(
+    repo: Repo, column: str, entity: Entity
+) -> None:
+    # docs/semantics.md "Values and their types": uint64 values past 2^63 do not fit Int64.
+    write_source(repo.root / "stats.parquet", **{column: pa.array([1, 2**63], pa.uint64())})
+    view = stats(entities=[entity], schema=[Field(name="total", dtype=Int64)])
+    with pytest.raises(SchemaMismatchError, match=rf"'{column}' is declared Int64 .* uint64"):
+        repo.plan([entity, view])
+    assert repo.registry.version() == 0
+    write_source(repo.root / "stats.parquet", **{column: pa.array([1, 2], pa.uint32())})
+    assert len(repo.plan([entity, view]).changes) == 2  # uint32 fits in Int64
+
+
 def test_compatible_types_and_field_mapping_pass(repo: Repo) -> None:
     schema = [
         Field(name="total", dtype=Float32),  # an integer column read as a float

@@ -37,7 +37,10 @@ def test_types_module_names() -> None:
         "Float64",
         "Int32",
         "Int64",
+        "Json",
+        "Map",
         "String",
+        "Struct",
         "UnixTimestamp",
     ]
 

@@ -35,7 +35,7 @@ def aggregation_specs(windows: list[timedelta | None]) -> st.SearchStrategy[list
             st.sampled_from(FUNCTIONS),
             st.sampled_from(sorted(COLUMNS)),
             st.sampled_from(windows),
-            st.sampled_from([0.0, 1.5, -1.0]),
+            st.sampled_from([0.0, 1.5, -1.0, 0.5]),  # 0.5 and -1.0 equal some values
         ).filter(lambda a: a[1] != "cat" or a[0] in ("count", "count_distinct", "last")),
         min_size=1,
         max_size=6,
@@ -57,13 +57,19 @@ def make_aggregations(specs: list[AggregationSpec]) -> list[Aggregation]:
     ]
 
 
+def share_close(got: float, want: float) -> bool:
+    """``share_above``'s tolerance: a relative ``1e-9`` of the value, plus ``1e-12``."""
+    return abs(got - want) <= 1e-9 * abs(want) + 1e-12
+
+
 def close(function: str, got: Any, want: Any, seen: list[Any]) -> bool:
-    """docs/semantics.md's equality: exact, but sum/mean/std within their tolerances (``seen``:
-    the non-null values the window held); share_above within 1e-12."""
+    """docs/semantics.md's equality ("Window aggregations"): exact, but sum/mean/std within
+    their tolerances (``seen``: the non-null values the window held) and share_above within a
+    relative 1e-9 of the value (a ratio: its values' size does not matter)."""
     if got is None or want is None:
         return got is None and want is None
     if function == "share_above":
-        return abs(got - want) <= 1e-12
+        return share_close(got, want)
     if function not in ("sum", "mean", "std"):
         return bool(got == want)
     xs = [float(v) for v in seen]

@@ -1,12 +1,14 @@
 """``skewless materialize`` and ``materialize-incremental``: load the online store."""
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 from rich.text import Text
 
 from skewless._time import parse_time
-from skewless.cli._context import console, guarded, open_store
+from skewless.cli._context import console, fail, guarded, open_store
+from skewless.errors import MaterializationError
 
 __all__ = ["materialize", "materialize_incremental", "print_report"]
 
@@ -18,6 +20,22 @@ def print_report(report: Any) -> None:
     out = console()
     for line in report.render().splitlines():
         out.print(Text(line))
+
+
+def _run(ctx: typer.Context, work: Callable[[Any], Any]) -> None:
+    """Run ``work(store)`` and print its report. When a view fails after others were written,
+    the written views are printed (stdout) before the error line (stderr); exit code 1."""
+    with open_store(ctx) as store:
+        try:
+            report = work(store)
+        except MaterializationError as exc:
+            if not exc.partial:
+                raise
+            out = console()
+            for line in exc.committed:
+                out.print(Text(line))
+            fail(str(exc))
+    print_report(report)
 
 
 @guarded
@@ -34,12 +52,11 @@ def materialize(
     END before START is an error. A progress bar is drawn on a terminal.
 
     Rerunning a range, or running an older range after a newer one, leaves the same state:
-    an older row never replaces a newer one.
+    an older row never replaces a newer one. The watermark stops at now when END is later.
+    When a view fails, the views written before it are printed, then the error; exit code 1.
     """
     start_time, end_time = parse_time(start, "START"), parse_time(end, "END")
-    with open_store(ctx) as store:
-        report = store.materialize(start_time, end_time, views or None)
-    print_report(report)
+    _run(ctx, lambda store: store.materialize(start_time, end_time, views or None))
 
 
 @guarded
@@ -58,6 +75,4 @@ def materialize_incremental(
     A view never materialized starts at END minus its TTL (all history when unbounded).
     """
     end_time = parse_time(end, "END") if end is not None else None
-    with open_store(ctx) as store:
-        report = store.materialize_incremental(end_time, views or None)
-    print_report(report)
+    _run(ctx, lambda store: store.materialize_incremental(end_time, views or None))

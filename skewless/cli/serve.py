@@ -21,8 +21,12 @@ def serve(
         int, typer.Option(help="Worker processes (each holds its own store and metrics).")
     ] = 1,
     max_body_bytes: Annotated[
-        int, typer.Option(help="Largest request body accepted; larger ones answer 413.")
-    ] = 8 * 1024 * 1024,
+        int | None,
+        typer.Option(
+            help="Largest request body accepted; larger ones answer 413 "
+            "(default: server.max_body_bytes of feature_store.yaml, 8 MiB)."
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
     access_log: Annotated[bool, typer.Option(help="Log every request (costs throughput).")] = False,
 ) -> None:
@@ -35,16 +39,22 @@ def serve(
     import uvicorn
 
     from skewless.server.factory import ENV_MAX_BODY_BYTES, ENV_REPO
+    from skewless.server.protocol import ENV_READ_TIMEOUT, PROTOCOL
 
     if workers < 1:
         fail(f"--workers must be at least 1, got {workers}")
-    if max_body_bytes < 1:
+    if max_body_bytes is not None and max_body_bytes < 1:
         fail(f"--max-body-bytes must be positive, got {max_body_bytes}")
     repo = repo_dir(ctx)
     with open_store(ctx) as store:  # fail here, on one line, if the repository is unusable
         store.snapshot()
+        config = store.config.server
     os.environ[ENV_REPO] = str(repo)
-    os.environ[ENV_MAX_BODY_BYTES] = str(max_body_bytes)
+    os.environ[ENV_READ_TIMEOUT] = str(config.read_timeout)
+    if max_body_bytes is not None:
+        os.environ[ENV_MAX_BODY_BYTES] = str(max_body_bytes)
+    else:
+        os.environ.pop(ENV_MAX_BODY_BYTES, None)
     uvicorn.run(
         "skewless.server.factory:app_from_env",
         factory=True,
@@ -54,6 +64,7 @@ def serve(
         log_level=log_level,
         access_log=access_log,
         loop="auto",
-        http="auto",
+        http=PROTOCOL,  # uvicorn's, with a deadline on request headers
+        timeout_keep_alive=config.keep_alive_timeout,
         timeout_graceful_shutdown=10,
     )

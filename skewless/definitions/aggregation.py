@@ -210,8 +210,8 @@ class BatchFeatureView(FeatureView, spec_key="aggregations"):
 
     ``schema`` declares the raw columns the aggregations read (and may type the join keys);
     the view's features are its aggregations, in order. ``event_id`` names a source column
-    identifying each event: rows sharing an ``event_id`` count once (the winning row of
-    docs/semantics.md is kept). TTL does not apply to aggregations.
+    identifying each event of a key: rows of one key sharing an ``event_id`` count once (the
+    winning row of docs/semantics.md is kept). TTL does not apply to aggregations.
 
     Raises:
         DefinitionError: no aggregations, an aggregated column not declared in ``schema`` or

@@ -55,6 +55,7 @@ from skewless.types import Float32, Int64, String
 user = Entity(
     name="user",
     join_keys=["user_id"],
+    value_type=Int64,  # a key sent as text ("1001") is then an error, not a miss
     description="A customer of the shop",
 )
 

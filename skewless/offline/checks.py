@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from skewless._contracts import ViewRequest
 from skewless._time import to_micros
+from skewless._types import arrow_field
 from skewless.errors import EntityFrameError, TimeRangeError
 from skewless.offline.entity import ENTITY_TIME, UTC_MICROS, key_family
 from skewless.offline.query import EntityRelation, PointInTimeQuery, SourceRead, view_join
@@ -90,7 +91,7 @@ def retrieval_schema(entity_df: pa.Table, requests: Sequence[ViewRequest]) -> pa
     ]
     for request in requests:
         for feature, name in zip(request.features, request.output_names, strict=True):
-            fields.append(pa.field(name, request.view.dtype_of(feature).to_arrow()))
+            fields.append(arrow_field(name, request.view.dtype_of(feature)))
     return pa.schema(fields)
 
 

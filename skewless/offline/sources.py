@@ -7,12 +7,17 @@ tie-break of docs/semantics.md) means later in this order, then later within the
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from skewless._files import write_parquet_atomically
 from skewless.definitions import FeatureView, FileSource, PushSource
 from skewless.errors import DefinitionError, SchemaMismatchError, SourceNotFoundError
 
@@ -146,11 +151,14 @@ class PushTarget:
         directory: the directory new files are written to (absolute).
         prefix: the start of every new file name (the fixed part of a glob's file name).
         suffix: the end of every new file name (``.parquet`` for a directory source).
+        single_file: for a batch source that is one Parquet file, that file: pushes append
+            their rows to it (:func:`append_to_file`) instead of adding files.
     """
 
     directory: Path
     prefix: str
     suffix: str
+    single_file: Path | None = None
 
     def new_name(self, existing: tuple[str, ...], tag: str) -> str:
         """A file name holding ``tag`` whose path sorts after every path in ``existing``.
@@ -185,6 +193,35 @@ class PushTarget:
         )
 
 
+def append_to_file(table: pa.Table, file: Path) -> Path:
+    """Append ``table``'s rows to the Parquet ``file`` (created if missing), as Feast's file
+    source does: the file is rewritten whole under an exclusive lock and replaced atomically,
+    so readers see the old rows or all of them, and concurrent pushes both land.
+
+    Rewriting costs time in the size of the file; a directory source (one new file per
+    push) does not.
+    """
+    file.parent.mkdir(parents=True, exist_ok=True)
+    with open(file.parent / f".{file.name}.lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if file.exists():
+                old = pq.read_table(file)
+                metadata = old.schema.metadata
+                new = (
+                    table.cast(old.schema.remove_metadata())
+                    if table.schema != old.schema
+                    else table
+                )
+                merged = pa.concat_tables(
+                    [old.replace_schema_metadata(None), new.replace_schema_metadata(None)]
+                )
+                table = merged.replace_schema_metadata(metadata)
+            return write_parquet_atomically(table, file)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def push_target(source: FileSource | PushSource, repo_path: Path) -> PushTarget:
     """Where offline pushes to ``source`` write, or why they cannot.
 
@@ -205,11 +242,7 @@ def push_target(source: FileSource | PushSource, repo_path: Path) -> PushTarget:
     text = str(location)
     if not any(ch in text for ch in _GLOB_CHARS):
         if location.is_file() or (not location.is_dir() and location.suffix):
-            raise DefinitionError(
-                f"{what} is a single file, but offline pushes add files next to the history: "
-                "use a directory (path='data/my_source/') or a glob "
-                "(path='data/my_source/*.parquet') as the batch source"
-            )
+            return PushTarget(location.parent, location.name, "", single_file=location)
         return PushTarget(location, "", ".parquet")
     parts = location.parts
     fixed = next(i for i, part in enumerate(parts) if any(ch in part for ch in _GLOB_CHARS))

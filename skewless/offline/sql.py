@@ -21,7 +21,7 @@ from typing import ClassVar
 
 import pyarrow as pa
 
-from skewless._types import Array, DType, UnixTimestamp
+from skewless._types import Array, DType, Struct, UnixTimestamp, is_document
 from skewless.offline.query import (
     CREATED_TS,
     EVENT_ID,
@@ -70,6 +70,10 @@ class SqlDialect:
         "UnixTimestamp": "TIMESTAMP",
     }
     ARRAY_TYPE: ClassVar[str] = "{}[]"
+    STRUCT_TYPE: ClassVar[str] = "STRUCT({})"
+    STRUCT_ITEM: ClassVar[str] = "{name} {type}"
+    # A struct, map or list value as its JSON text (Map and Json features).
+    JSON_TEXT: ClassVar[str] = "CAST(to_json({}) AS VARCHAR)"
     # A naive UTC timestamp from microseconds since the epoch, and back.
     TIMESTAMP_FROM_MICROS: ClassVar[str] = "make_timestamp({})"
     MICROS_OF_TIMESTAMP: ClassVar[str] = "epoch_us({})"
@@ -88,7 +92,10 @@ class SqlDialect:
         "max": "max({x})",
         "std": "stddev_samp({x})",
         "last": "arg_max({x}, {order})",
-        "share_above": "avg(CASE WHEN {x} > {threshold} THEN 1.0 ELSE 0.0 END)",
+        # Double literals: Spark reads 1.0 as a DECIMAL and would round the share to 5 places.
+        "share_above": (
+            "avg(CASE WHEN {x} > {threshold} THEN CAST(1 AS DOUBLE) ELSE CAST(0 AS DOUBLE) END)"
+        ),
     }
     # A value that compares like the tuple of its items, in order.
     ORDER_TUPLE: ClassVar[str] = "{{{items}}}"
@@ -107,6 +114,14 @@ class SqlDialect:
     def type_name(self, dtype: DType) -> str:
         if isinstance(dtype, Array):
             return self.ARRAY_TYPE.format(self.type_name(dtype.base_type))
+        if is_document(dtype):
+            return self.TYPE_NAMES["String"]
+        if isinstance(dtype, Struct):
+            items = (
+                self.STRUCT_ITEM.format(name=self.ident(k), type=self.type_name(v))
+                for k, v in dtype.fields.items()
+            )
+            return self.STRUCT_TYPE.format(", ".join(items))
         return self.TYPE_NAMES[dtype.name]
 
     def timestamp(self, micros: int) -> str:
@@ -146,6 +161,11 @@ class SqlDialect:
             return self.ident(column.source)
         if column.dtype == UnixTimestamp:
             return self.normalized_time(column)
+        if is_document(column.dtype):
+            kind = column.source_type
+            if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+                return self.ident(column.source)
+            return self.JSON_TEXT.format(self.ident(column.source))
         return f"CAST({self.ident(column.source)} AS {self.type_name(column.dtype)})"
 
     def source_rows(self, read: SourceRead) -> str:
@@ -315,14 +335,17 @@ class SqlDialect:
 
     # -- window aggregations --------------------------------------------------------------
     def deduplicated_rows(self, read: SourceRead) -> str:
-        """The source rows, keeping only the winning row of each ``event_id`` (rows with a
-        null ``event_id`` all count)."""
+        """The source rows, keeping only the winning row of each ``event_id`` of each key
+        (rows with a null ``event_id`` all count; the same id under two keys is two events,
+        as the online state of a key can only know its own events: docs/semantics.md
+        "Window aggregations")."""
         rows = self.source_rows(read)
         if read.event_id is None:
             return rows
         event_id = self.ident(EVENT_ID)
+        partition = ", ".join([*(self.ident(k) for k in read.key_names), event_id])
         ranked = (
-            f"SELECT *, ROW_NUMBER() OVER (PARTITION BY {event_id} ORDER BY "
+            f"SELECT *, ROW_NUMBER() OVER (PARTITION BY {partition} ORDER BY "
             f"{self.winner_order()}) AS __dup FROM ({rows}) AS __all"
         )
         return f"SELECT * FROM ({ranked}) AS __ranked WHERE __dup = 1 OR {event_id} IS NULL"

@@ -115,7 +115,9 @@ def _part(value: Any) -> bytes | None:
     """One key part (tag + body), or None for a null value."""
     kind = type(value)
     if kind is int:
-        return _int_part(value)
+        if _INT_MIN <= value <= _INT_MAX:  # the common case, inlined: reads call this per key
+            return _TAG_INT + _INT.pack(value)
+        return _TAG_BIGINT + str(value).encode()
     if kind is str:
         return _TAG_STR + value.encode()
     if value is None:

@@ -17,7 +17,8 @@ entity key holding a :class:`WindowState`:
 
 States are never incremented blindly: materialization rebuilds a key's state from the source
 (:func:`build_state`), and a push merges events into it (:meth:`WindowState.merge`), dropping
-re-delivered events by ``event_id``. The rules are docs/semantics.md, "Window aggregations".
+re-delivered events of the key by ``event_id``. The rules are docs/semantics.md, "Window
+aggregations".
 
 Example:
     >>> from datetime import timedelta

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 from skewless.config import RepoConfig
-from skewless.errors import RegistryError
+from skewless.errors import RegistryError, RegistryUnavailableError
 from skewless.registry.core import Registry
 from skewless.registry.sql import SCHEMA, TxMode
 
@@ -192,7 +192,7 @@ class PostgresRegistry(Registry):
                 "(first apply) and SELECT, INSERT, UPDATE, DELETE on the skewless_* tables"
             )
         if psycopg is not None and isinstance(exc, psycopg.OperationalError):
-            return RegistryError(
+            return RegistryUnavailableError(
                 f"cannot connect to registry {self.location} ({text}): {_HOW_TO_FIX}"
             )
         return RegistryError(f"cannot use registry {self.location} ({text}): {_HOW_TO_FIX}")

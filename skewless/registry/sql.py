@@ -139,6 +139,9 @@ class SqlConnections:
         self._connections: list[Any] = []
         self._owner_pid = os.getpid()
         self._sql_cache: dict[str, str] = {}
+        self.generation = 0
+        """How many times the registry's storage was found replaced and reopened (a reader
+        caching definitions re-reads them when it changes, even at an equal version)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(project={self.project!r}, location='{self.location}')"

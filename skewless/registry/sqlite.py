@@ -6,6 +6,7 @@ instead of failing, so commits of one file are serialized.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from skewless.config import RepoConfig
-from skewless.errors import RegistryError
+from skewless.errors import RegistryError, RegistryUnavailableError
 from skewless.registry.core import Registry
 from skewless.registry.sql import SCHEMA, TxMode
 
@@ -22,6 +23,17 @@ __all__ = ["SqliteRegistry", "sqlite_path"]
 BUSY_TIMEOUT_SECONDS = 60.0
 SCHEMA_VERSION = 1
 _URL_PREFIX = "sqlite:///"
+_UNREACHABLE = ("unable to open", "disk I/O error", "readonly database")
+"""SQLite errors that mean the file cannot be used right now (removed, unreadable, a failing
+disk), rather than a mistake in the request."""
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 def sqlite_path(config: RepoConfig) -> Path:
@@ -46,6 +58,23 @@ class SqliteRegistry(Registry):
         super().__init__(config)
         self.path: Path = sqlite_path(config)
         self.location = str(self.path)
+        self._file: tuple[int, int] | None = None  # (st_dev, st_ino) of the file opened
+
+    def _connection(self, *, create: bool) -> Any | None:
+        # A file deleted or replaced (renamed over) under open connections would be read
+        # for ever through them: notice it (one stat per call) and open the file there now.
+        if self._file is not None and _identity(self.path) != self._file:
+            self.close()
+            self._cached = None
+            self.generation += 1
+        conn = super()._connection(create=create)
+        if conn is not None and self._file is None:
+            self._file = _identity(self.path)
+        return conn
+
+    def close(self) -> None:
+        super().close()
+        self._file = None
 
     def _open(self, *, create: bool) -> sqlite3.Connection | None:
         if not self.path.exists():
@@ -95,6 +124,11 @@ class SqliteRegistry(Registry):
                 f"registry {self.path} stayed locked by another process for "
                 f"{BUSY_TIMEOUT_SECONDS:.0f} s: retry when the other apply or materialization "
                 "has finished"
+            )
+        if any(sign in text for sign in _UNREACHABLE):
+            return RegistryUnavailableError(
+                f"cannot reach registry {self.path} ({text}): check that the file and its "
+                "directory exist and the disk is healthy; the server retries on its own"
             )
         return RegistryError(
             f"cannot use registry {self.path} ({text}): check that the path in "

@@ -25,16 +25,19 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from skewless.errors import SkewlessError
+from skewless.errors import RegistryError, SkewlessError, StoreUnavailableError
 from skewless.server.batching import DUMPS_OPTIONS, ReadBatcher, encode_columns, json_default
+from skewless.server.health import Health
 from skewless.server.metrics import Metrics, MetricsMiddleware
 from skewless.server.openapi import openapi_document
 from skewless.server.requests import (
+    RETRY_AFTER_S,
     RequestProblem,
+    check_entities,
     parse_get_online_features,
     parse_push,
     problem_of,
@@ -51,6 +54,7 @@ __all__ = ["create_app", "encode_online_response"]
 logger = logging.getLogger("skewless.server")
 
 JSON = "application/json"
+DEEP_VALUES = ("0", "1", "false", "true")
 ROUTES = ("/get-online-features", "/push", "/health", "/metrics", "/openapi.json")
 
 
@@ -76,6 +80,8 @@ class _Server:
         self.settings = settings
         self.metrics = Metrics(list(ROUTES))
         self.reads = ReadBatcher(store, offload=settings.offload_reads)
+        self.health = Health()
+        self._generation = store.registry.generation
         self.refreshes = 0
         self.pushed_rows = 0
         self._push_lock = threading.Lock()
@@ -107,7 +113,17 @@ class _Server:
     # -- errors ----------------------------------------------------------------------------
     def problem(self, route: str, problem: RequestProblem) -> Response:
         self.metrics.count_error(route, problem.code)
-        return _json(problem.body(), problem.status)
+        component = problem.extra.get("component")
+        if component is not None:
+            self.health.down(component, str(problem))
+        return _json(problem.body(), problem.status, problem.headers)
+
+    def client_gone(self, route: str) -> Response:
+        """A client that closed its connection before sending its whole body: one log line
+        (nothing was done, and nobody reads the answer)."""
+        logger.warning("a client of %s disconnected before sending its whole request", route)
+        self.metrics.count_error(route, "client_disconnected")
+        return Response(status_code=400)
 
     def failure(self, route: str, exc: BaseException) -> Response:
         logger.exception("unexpected error answering %s", route, exc_info=exc)
@@ -124,26 +140,41 @@ class _Server:
     async def get_online_features(self, request: Request) -> Response:
         route = "/get-online-features"
         try:
-            body = await read_body(request, self.settings.max_body_bytes)
+            body = await read_body(request, self.settings)
             features, entities, full = parse_get_online_features(body, self.store)
+            check_entities(entities, self.settings.max_entities)
             content = await self.reads.read(features, entities, full)
+        except ClientDisconnect:
+            return self.client_gone(route)
         except SkewlessError as exc:
             return self.problem(route, problem_of(exc))
         except Exception as exc:
             return self.failure(route, exc)
+        if self.health.is_down("online_store"):
+            self.health.up("online_store")
         return Response(content, media_type=JSON)
 
     async def push(self, request: Request) -> Response:
         route = "/push"
         try:
-            body = await read_body(request, self.settings.max_body_bytes)
+            body = await read_body(request, self.settings)
             name, columns, to = parse_push(body)
             rows = await run_in_threadpool(self._push, name, columns, to)
+        except ClientDisconnect:
+            return self.client_gone(route)
         except SkewlessError as exc:
             return self.problem(route, problem_of(exc, rows=True))
         except Exception as exc:
             return self.failure(route, exc)
-        return _json({"status": "ok", "push_source_name": name, "to": to, "rows": rows})
+        written = {
+            "online": rows if to != "offline" else None,
+            "offline": rows if to != "online" else None,
+        }
+        if to != "offline" and self.health.is_down("online_store"):
+            self.health.up("online_store")
+        return _json(
+            {"status": "ok", "push_source_name": name, "to": to, "rows": rows, "written": written}
+        )
 
     def _push(self, name: str, columns: dict[str, list[Any]], to: str) -> int:
         with self._push_lock:  # one writer at a time: pushed files are numbered in order
@@ -151,11 +182,37 @@ class _Server:
             self.pushed_rows += report.rows
         return int(report.rows)
 
-    async def health(self, request: Request) -> Response:
+    async def health_check(self, request: Request) -> Response:
+        """The last known state of each store; with ``?deep=1``, each is probed first."""
+        deep = request.query_params.get("deep", "0")
+        if deep not in DEEP_VALUES:
+            problem = RequestProblem(
+                422, "invalid_request", f"`deep` must be 1 or 0 (true or false), got {deep!r}"
+            )
+            return self.problem("/health", problem)
+        if deep in ("1", "true"):
+            await self._probe_all()
         snapshot = self.store.snapshot()
+        up = self.health.all_up()
         return _json(
-            {"status": "ok", "project": self.store.project, "registry_version": snapshot.version}
+            {
+                "status": "ok" if up else "unavailable",
+                "project": self.store.project,
+                "registry_version": snapshot.version,
+                "components": self.health.as_json(),
+            },
+            200 if up else 503,
+            None if up else {"Retry-After": str(RETRY_AFTER_S)},
         )
+
+    async def _probe_all(self) -> None:
+        await self.health.probe("registry", self.store.registry.version)
+        await self._probe_online()
+
+    async def _probe_online(self) -> None:
+        ping = getattr(self.store.online_store, "ping", None)
+        if ping is not None:
+            await self.health.probe("online_store", ping)
 
     async def metrics_text(self, request: Request) -> Response:
         return Response(self.metrics.render(), media_type="text/plain; version=0.0.4")
@@ -222,17 +279,25 @@ class _Server:
             try:
                 if await asyncio.to_thread(self.refresh_if_changed):
                     self.refreshes += 1
-            except Exception as exc:  # keep serving the definitions already read
+            except (StoreUnavailableError, RegistryError) as exc:  # keep serving what was read
+                self.health.down("registry", str(exc))
+            except Exception as exc:
                 now = time.monotonic()
                 if now - last_warning > 60:
                     last_warning = now
                     logger.warning("cannot check the registry for changes: %s", exc)
+            else:
+                self.health.up("registry")
+            if self.health.is_down("online_store"):  # notice a recovery without traffic
+                await self._probe_online()
 
     def refresh_if_changed(self) -> bool:
         """Re-read the registry if its version moved; whether it did."""
-        version = self.store.registry.version()
-        if version == self.store.snapshot().version:
+        registry = self.store.registry
+        version = registry.version()
+        if version == self.store.snapshot().version and registry.generation == self._generation:
             return False
+        self._generation = registry.generation
         self.store.refresh_registry()
         logger.info("registry changed: now serving version %s", self.store.snapshot().version)
         return True
@@ -258,7 +323,7 @@ def create_app(store: FeatureStore, settings: ServerSettings | None = None) -> S
         routes=[
             Route("/get-online-features", server.get_online_features, methods=["POST"]),
             Route("/push", server.push, methods=["POST"]),
-            Route("/health", server.health, methods=["GET"]),
+            Route("/health", server.health_check, methods=["GET"]),
             Route("/metrics", server.metrics_text, methods=["GET"]),
             Route("/openapi.json", server.openapi, methods=["GET"]),
         ],

@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 
 from skewless.errors import ConfigError
 from skewless.server.app import create_app
-from skewless.server.settings import DEFAULT_MAX_BODY_BYTES, ServerSettings
+from skewless.server.settings import ServerSettings
 
 __all__ = ["ENV_MAX_BODY_BYTES", "ENV_REPO", "app_from_env"]
 
@@ -22,7 +22,9 @@ ENV_MAX_BODY_BYTES = "SKEWLESS_SERVER_MAX_BODY_BYTES"
 
 
 def app_from_env() -> Starlette:
-    """The server application over the repository named by ``SKEWLESS_SERVER_REPO``."""
+    """The server application over the repository named by ``SKEWLESS_SERVER_REPO``, with
+    the ``server`` block of its ``feature_store.yaml`` (``SKEWLESS_SERVER_MAX_BODY_BYTES``,
+    set by ``--max-body-bytes``, overrides ``server.max_body_bytes``)."""
     from skewless.store import FeatureStore
 
     repo = os.environ.get(ENV_REPO)
@@ -30,10 +32,17 @@ def app_from_env() -> Starlette:
         raise ConfigError(
             f"{ENV_REPO} is not set: start the server with `skewless serve --repo PATH`"
         )
-    raw_limit = os.environ.get(ENV_MAX_BODY_BYTES, str(DEFAULT_MAX_BODY_BYTES))
+    store = FeatureStore(repo_path=repo)
+    config = store.config.server
+    raw_limit = os.environ.get(ENV_MAX_BODY_BYTES) or str(config.max_body_bytes)
     try:
         limit = int(raw_limit)
     except ValueError:
         raise ConfigError(f"{ENV_MAX_BODY_BYTES}={raw_limit!r} is not a number of bytes") from None
-    settings = ServerSettings(max_body_bytes=limit, close_store=True)
-    return create_app(FeatureStore(repo_path=repo), settings)
+    settings = ServerSettings(
+        max_body_bytes=limit,
+        max_entities=config.max_entities,
+        read_timeout=config.read_timeout,
+        close_store=True,
+    )
+    return create_app(store, settings)

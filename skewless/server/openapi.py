@@ -83,11 +83,19 @@ class PushRequest(BaseModel):
     )
 
 
+class Written(BaseModel):
+    """Rows written to each store; null where the push did not write (or failed before)."""
+
+    online: int | None
+    offline: int | None
+
+
 class PushBody(BaseModel):
     status: Literal["ok"]
     push_source_name: str
     to: str
     rows: int
+    written: Written
 
 
 class ErrorBody(BaseModel):
@@ -95,19 +103,36 @@ class ErrorBody(BaseModel):
 
     error: str = Field(description="A short code, e.g. feature_not_found, malformed_json.")
     detail: Any = Field(description="What was wrong and how to fix it.")
+    component: str | None = Field(
+        default=None, description="On a 503: the store that is unavailable."
+    )
+    written: Written | None = Field(
+        default=None, description="On a failed push: what was written before it failed."
+    )
+
+
+class ComponentHealth(BaseModel):
+    status: Literal["up", "down"]
+    since: str = Field(description="When it last changed state (ISO-8601 UTC).")
+    detail: str | None = Field(default=None, description="Why it is down.")
 
 
 class HealthBody(BaseModel):
-    status: Literal["ok"]
+    """The last known state of each store (each is probed first with ``?deep=1``)."""
+
+    status: Literal["ok", "unavailable"]
     project: str
     registry_version: int
+    components: dict[str, ComponentHealth]
 
 
 _ERRORS = {
     "400": "Malformed JSON or a body that is not an object",
     "404": "Unknown feature view, feature, feature service or push source",
-    "413": "The body is larger than the server's limit",
+    "408": "The body did not arrive within the server's read timeout",
+    "413": "The body is larger than the server's limit, or the read asks for too many entities",
     "422": "A well-formed body of the wrong shape, or unusable entity columns or rows",
+    "503": "A store is unavailable (an outage): retry after the Retry-After delay",
 }
 
 
@@ -136,7 +161,7 @@ def openapi_document(title: str, version: str) -> dict[str, Any]:
         ref_template="#/components/schemas/{model}",
     )
     components = schemas.get("$defs", {})
-    post_errors = _errors("400", "404", "413", "422")
+    post_errors = _errors("400", "404", "408", "413", "422", "503")
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
@@ -169,9 +194,21 @@ def openapi_document(title: str, version: str) -> dict[str, Any]:
             "/health": {
                 "get": {
                     "operationId": "health",
-                    "summary": "Liveness, with the registry version being served",
+                    "summary": "The state of each store, and the registry version being served",
+                    "parameters": [
+                        {
+                            "name": "deep",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "enum": ["0", "1", "false", "true"]},
+                            "description": "1: probe every store instead of reporting the "
+                            "state last seen",
+                        }
+                    ],
                     "responses": {
-                        "200": {"description": "Healthy", "content": _json("HealthBody")}
+                        "200": {"description": "Every store is up", "content": _json("HealthBody")},
+                        "503": {"description": "A store is down", "content": _json("HealthBody")},
+                        **_errors("422"),
                     },
                 }
             },

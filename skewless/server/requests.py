@@ -6,6 +6,7 @@ Bodies are parsed with orjson and checked by hand against the shapes declared in
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -15,20 +16,25 @@ from skewless.errors import (
     ConfigError,
     EntityFrameError,
     FeatureNotFoundError,
+    OnlineStoreError,
     RegistryError,
     SkewlessError,
+    StoreUnavailableError,
     UnknownObjectError,
 )
 
 if TYPE_CHECKING:
     from starlette.requests import Request
+    from starlette.types import Message, Receive
 
     from skewless.feature_refs import FeatureRequest
+    from skewless.server.settings import ServerSettings
     from skewless.store import FeatureStore
 
 __all__ = [
     "PUSH_TARGETS",
     "RequestProblem",
+    "check_entities",
     "parse_get_online_features",
     "parse_push",
     "problem_of",
@@ -36,23 +42,44 @@ __all__ = [
 ]
 
 PUSH_TARGETS = ("online", "offline", "online_and_offline")
+RETRY_AFTER_S = 1
+"""The ``Retry-After`` of an outage answer (503), in seconds."""
 _SCALARS = (str, int, float, bool, type(None))
 
 
 class RequestProblem(SkewlessError):
     """A request the server refuses: HTTP ``status``, a short ``code`` and the message."""
 
-    def __init__(self, status: int, code: str, message: str, kind: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        kind: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.kind = kind
+        self.extra = extra or {}
 
     def body(self) -> dict[str, Any]:
         out: dict[str, Any] = {"error": self.code, "detail": str(self)}
         if self.kind is not None:
             out["type"] = self.kind
+        out.update(self.extra)
         return out
+
+    @property
+    def headers(self) -> dict[str, str] | None:
+        """``Retry-After`` on an outage (503): clients may retry, later. ``Connection:
+        close`` after a body refused or cut off (413, 408): what is left of it is not read."""
+        if self.status == 503:
+            return {"Retry-After": str(RETRY_AFTER_S)}
+        if self.status in (408, 413):
+            return {"Connection": "close"}
+        return None
 
 
 def problem_of(exc: SkewlessError, rows: bool = False) -> RequestProblem:
@@ -61,11 +88,22 @@ def problem_of(exc: SkewlessError, rows: bool = False) -> RequestProblem:
 
     >>> problem_of(FeatureNotFoundError("no feature 'x'")).status
     404
+    >>> from skewless.errors import OnlineStoreUnavailableError
+    >>> outage = problem_of(OnlineStoreUnavailableError("redis is down"))
+    >>> outage.status, outage.code, outage.headers
+    (503, 'online_store_unavailable', {'Retry-After': '1'})
     """
     if isinstance(exc, RequestProblem):
         return exc
     kind = type(exc).__name__
     message = str(exc)
+    if isinstance(exc, StoreUnavailableError):
+        extra: dict[str, Any] = {"component": exc.component}
+        if rows:
+            extra["written"] = exc.written or {"online": None, "offline": None}
+        return RequestProblem(503, f"{exc.component}_unavailable", message, kind, extra)
+    if isinstance(exc, OnlineStoreError):  # refused (credentials, memory): not the client's fault
+        return RequestProblem(503, "online_store_error", message, kind)
     if isinstance(exc, FeatureNotFoundError):
         return RequestProblem(404, "feature_not_found", message, kind)
     if isinstance(exc, UnknownObjectError):
@@ -79,40 +117,57 @@ def problem_of(exc: SkewlessError, rows: bool = False) -> RequestProblem:
     return RequestProblem(422, "rejected", message, kind)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, refusing (413) one larger than ``limit`` bytes.
+async def read_body(request: Request, settings: ServerSettings) -> bytes:
+    """The whole body, refusing (413) one larger than ``settings.max_body_bytes`` and (408)
+    one that takes longer than ``settings.read_timeout`` to arrive.
 
     The declared Content-Length is checked first, then the bytes actually received, so a
-    chunked or lying client cannot get past the limit. The header and the body are read
-    straight from the ASGI scope and messages (building Starlette's header mapping and body
-    stream costs more than the rest of a small read).
+    chunked or lying client cannot get past the limit. Before a 413 the rest of the body is
+    read and discarded (up to ``settings.drain_bytes``, within the read timeout), so the
+    client reads the answer rather than a connection reset; a client that asked
+    ``Expect: 100-continue`` has sent nothing yet and gets its 413 at once. The header and
+    the body are read straight from the ASGI scope and messages (building Starlette's header
+    mapping and body stream costs more than the rest of a small read).
+
+    Raises:
+        ClientDisconnect: the client went away before sending the whole body.
     """
+    limit = settings.max_body_bytes
+    declared: int | None = None
+    waits_for_continue = False
     for name, value in request.scope["headers"]:
         if name == b"content-length":
-            declared = value.decode("latin-1")
+            text = value.decode("latin-1")
             try:
-                size = int(declared)
+                declared = int(text)
             except ValueError:
                 raise RequestProblem(
-                    400, "bad_content_length", f"Content-Length {declared!r} is not a number"
+                    400, "bad_content_length", f"Content-Length {text!r} is not a number"
                 ) from None
-            if size > limit:
-                raise _too_large(size, limit)
-            break
+        elif name == b"expect" and value.lower() == b"100-continue":
+            waits_for_continue = True
     receive = request.receive
+    deadline = asyncio.get_running_loop().time() + settings.read_timeout
+    if declared is not None and declared > limit:
+        if not waits_for_continue:
+            await _drain(receive, settings.drain_bytes, deadline)
+        raise _too_large(declared, limit)
     chunks: list[bytes] = []
     received = 0
     while True:
-        message = await receive()
+        message = await _receive(receive, deadline, settings.read_timeout)
         kind = message["type"]
         if kind == "http.request":
             chunk = message.get("body", b"")
+            more = message.get("more_body", False)
             if chunk:
                 received += len(chunk)
                 if received > limit:
+                    if more:
+                        await _drain(receive, settings.drain_bytes - received, deadline)
                     raise _too_large(received, limit)
                 chunks.append(chunk)
-            if not message.get("more_body", False):
+            if not more:
                 break
         elif kind == "http.disconnect":
             raise ClientDisconnect()
@@ -121,13 +176,66 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+async def _receive(receive: Receive, deadline: float, timeout: float) -> Message:
+    remaining = deadline - asyncio.get_running_loop().time()
+    try:
+        async with asyncio.timeout(max(remaining, 0.0)):
+            return await receive()
+    except TimeoutError:
+        raise RequestProblem(
+            408,
+            "request_timeout",
+            f"the request body did not arrive within {timeout:g} s: send it faster, or start "
+            "the server with a larger server.read_timeout",
+        ) from None
+
+
+async def _drain(receive: Receive, budget: int, deadline: float) -> None:
+    """Read and discard the rest of a body, up to ``budget`` bytes and until ``deadline``."""
+    loop = asyncio.get_running_loop()
+    while budget > 0:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return
+        try:
+            async with asyncio.timeout(remaining):
+                message = await receive()
+        except TimeoutError:
+            return
+        if message["type"] != "http.request":
+            return
+        budget -= len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
+
+
+def check_entities(entities: dict[str, list[Any]], limit: int) -> None:
+    """Refuse (413) a read of more than ``limit`` entities.
+
+    >>> try:
+    ...     check_entities({"user_id": [1, 2, 3]}, 2)
+    ... except RequestProblem as problem:
+    ...     print(problem.status, problem.code)
+    413 too_many_entities
+    """
+    count = len(next(iter(entities.values()), ()))
+    if count > limit:
+        raise RequestProblem(
+            413,
+            "too_many_entities",
+            f"the request asks for {count:,} entities, over the server's limit of {limit:,}: "
+            f"split it into requests of at most {limit:,} entities, or raise "
+            "server.max_entities in feature_store.yaml",
+        )
+
+
 def _too_large(size: int, limit: int) -> RequestProblem:
     return RequestProblem(
         413,
         "body_too_large",
         f"the request body has {size:,}+ bytes, over the server's limit of {limit:,}: send "
         "fewer entities or rows per request, or start the server with a larger "
-        "--max-body-bytes",
+        "--max-body-bytes (server.max_body_bytes in feature_store.yaml)",
     )
 
 

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 from skewless.errors import ConfigError
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "ServerSettings"]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "DEFAULT_MAX_ENTITIES", "ServerSettings"]
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+DEFAULT_MAX_ENTITIES = 10_000
+DEFAULT_READ_TIMEOUT_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -17,6 +19,10 @@ class ServerSettings:
 
     Args:
         max_body_bytes: the largest request body accepted; larger ones answer 413.
+        max_entities: the most entities one read may ask for; more answer 413.
+        read_timeout: seconds a client may take to send a request body (408 after that).
+        drain_bytes: how much of a refused (413) body is read and discarded before the
+            connection closes, so the client reads the answer instead of a reset.
         registry_poll_seconds: how often the registry version is checked; a changed registry
             is re-read at once, so new definitions are served within about this delay.
         close_store: close the store when the application shuts down (the server owns it).
@@ -31,6 +37,9 @@ class ServerSettings:
     """
 
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_entities: int = DEFAULT_MAX_ENTITIES
+    read_timeout: float = DEFAULT_READ_TIMEOUT_S
+    drain_bytes: int = 64 * 1024 * 1024
     registry_poll_seconds: float = 0.2
     close_store: bool = False
     offload_reads: bool = False
@@ -40,6 +49,14 @@ class ServerSettings:
         if self.max_body_bytes < 1:
             raise ConfigError(
                 f"max_body_bytes must be positive, got {self.max_body_bytes}: pass e.g. 8388608"
+            )
+        if self.max_entities < 1:
+            raise ConfigError(
+                f"max_entities must be positive, got {self.max_entities}: pass e.g. 10000"
+            )
+        if self.read_timeout <= 0:
+            raise ConfigError(
+                f"read_timeout must be positive, got {self.read_timeout}: pass e.g. 15"
             )
         if self.registry_poll_seconds <= 0:
             raise ConfigError(

@@ -2,17 +2,21 @@
 
 Times sit on a coarse grid (plus a microsecond now and then), so equal event timestamps,
 equal created timestamps, full ties across files and rows exactly on a TTL boundary are
-common. Keys are compound, with nulls.
+common. Keys are compound, with nulls in either part, and values are often null. Sources are
+Parquet (UTC, naive, nanosecond and Tokyo-zoned times) or CSV (times written naive, with
+``Z`` or with an offset), with or without a created-timestamp column; entity frames carry
+their times in any of those types (docs/semantics.md "Time, keys, TTL").
 """
 
 from __future__ import annotations
 
 import tempfile
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -41,7 +45,7 @@ source_rows = st.lists(
     st.fixed_dictionaries(
         {
             "user_id": st.sampled_from([1, 1, 1, 2, 2, None]),
-            "region": st.sampled_from(["a", "a", "b"]),
+            "region": st.sampled_from(["a", "a", "b", None]),
             "ts": st.one_of(times, times, times, times, st.none()),
             "created": st.one_of(st.none(), st.sampled_from([T0, T0 + timedelta(minutes=1)])),
             "score": st.one_of(st.none(), st.integers(-3, 3)),
@@ -56,7 +60,7 @@ entity_rows = st.lists(
     st.fixed_dictionaries(
         {
             "user_id": st.sampled_from([1, 1, 1, 2, 2, 3, None]),
-            "region": st.sampled_from(["a", "a", "b"]),
+            "region": st.sampled_from(["a", "a", "b", None]),
             "event_timestamp": entity_times,
         }
     ),
@@ -77,26 +81,60 @@ def _probe_rows(rows: list[dict], ttl: timedelta | None, found: list[tuple[int, 
     return out
 
 
-def _write_source(root: Path, name: str, rows: list[dict], ts_type: pa.DataType) -> list[dict]:
-    """Write rows into up to three files; return them in source order (file, then row)."""
+CSV_FORMS = ["naive", "naive-space", "Z", "+09:00", "-05:30"]
+"""How a CSV file writes its times: naive (read as UTC), with ``Z``, or with an offset."""
+
+
+def _csv_time(value: datetime | None, form: str) -> str | None:
+    if value is None:
+        return None
+    if form.startswith(("+", "-")):
+        hours, minutes = int(form[1:3]), int(form[4:6])
+        offset = timedelta(hours=hours, minutes=minutes) * (1 if form[0] == "+" else -1)
+        return value.astimezone(timezone(offset)).isoformat()
+    naive = value.astimezone(UTC).replace(tzinfo=None)
+    text = naive.isoformat(sep=" " if form == "naive-space" else "T")
+    return text + "Z" if form == "Z" else text
+
+
+def _write_source(
+    root: Path,
+    name: str,
+    rows: list[dict],
+    ts_type: pa.DataType,
+    created: bool = True,
+    csv_form: str | None = None,
+) -> list[dict]:
+    """Write rows into up to three files; return them in source order (file, then row).
+
+    With ``csv_form`` the files are CSV with times written that way; without ``created``
+    they have no created column (and the returned rows none either).
+    """
     ordered = []
     for part in range(3):
         chunk = [r for r in rows if r["file"] == part]
         if not chunk and part:
             continue
-        table = pa.table(
-            {
-                "user_id": pa.array([r["user_id"] for r in chunk], pa.int64()),
-                "region": pa.array([r["region"] for r in chunk], pa.string()),
-                "ts": pa.array([r["ts"] for r in chunk], US_UTC).cast(ts_type),
-                "created": pa.array([r["created"] for r in chunk], US_UTC),
-                "score": pa.array([r["score"] for r in chunk], pa.int64()),
-                "label": pa.array([r["label"] for r in chunk], pa.string()),
-            }
-        )
+        columns: dict[str, pa.Array] = {
+            "user_id": pa.array([r["user_id"] for r in chunk], pa.int64()),
+            "region": pa.array([r["region"] for r in chunk], pa.string()),
+        }
+        for column in ("ts", "created") if created else ("ts",):
+            values = [r[column] for r in chunk]
+            if csv_form is None:
+                kind = ts_type if column == "ts" else US_UTC
+                columns[column] = pa.array(values, US_UTC).cast(kind)
+            else:
+                columns[column] = pa.array([_csv_time(v, csv_form) for v in values], pa.string())
+        columns["score"] = pa.array([r["score"] for r in chunk], pa.int64())
+        columns["label"] = pa.array([r["label"] for r in chunk], pa.string())
+        table = pa.table(columns)
         (root / name).mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, root / name / f"part-{part}.parquet")
-        ordered += chunk
+        if csv_form is None:
+            pq.write_table(table, root / name / f"part-{part}.parquet")
+        else:
+            pcsv.write_csv(table, root / name / f"part-{part}.csv")
+        ordered += chunk if created else [{**r, "created": None} for r in chunk]
     return ordered
 
 
@@ -112,6 +150,10 @@ FEATURES = {"score": Int64, "label": String}
     ttl_a=st.sampled_from(TTLS),
     ttl_b=st.sampled_from(TTLS),
     ts_type=st.sampled_from(TIME_TYPES),
+    csv_form=st.one_of(st.none(), st.sampled_from(CSV_FORMS)),
+    created_a=st.booleans(),
+    created_b=st.booleans(),
+    entity_ts_type=st.sampled_from(TIME_TYPES),
     full_names=st.booleans(),
 )
 def test_historical_matches_the_reference(
@@ -123,14 +165,28 @@ def test_historical_matches_the_reference(
     ttl_a: timedelta | None,
     ttl_b: timedelta | None,
     ts_type: pa.DataType,
+    csv_form: str | None,
+    created_a: bool,
+    created_b: bool,
+    entity_ts_type: pa.DataType,
     full_names: bool,
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        ordered_a = _write_source(root, "a", rows_a, ts_type)
-        ordered_b = _write_source(root, "b", rows_b, US_UTC)
-        view_a = make_view("va", "a", keys=("user_id", "region"), features=FEATURES, ttl=ttl_a)
-        view_b = make_view("vb", "b", keys=("user_id",), features=FEATURES, ttl=ttl_b)
+        ordered_a = _write_source(root, "a", rows_a, ts_type, created_a, csv_form)
+        ordered_b = _write_source(root, "b", rows_b, US_UTC, created_b)
+        view_a = make_view(
+            "va",
+            "a",
+            keys=("user_id", "region"),
+            features=FEATURES,
+            ttl=ttl_a,
+            created=created_a,
+            file_format="csv" if csv_form else "parquet",
+        )
+        view_b = make_view(
+            "vb", "b", keys=("user_id",), features=FEATURES, ttl=ttl_b, created=created_b
+        )
         req_b = request(view_b, ["label", "score"], full=True)
         req_a = request(view_a, ["score", "label"], full=full_names)
         entities = entities + _probe_rows(rows_a, ttl_a, found)
@@ -140,7 +196,9 @@ def test_historical_matches_the_reference(
                 "tag": pa.array([e["tag"] for e in tagged], pa.int64()),
                 "user_id": pa.array([e["user_id"] for e in tagged], pa.int64()),
                 "region": pa.array([e["region"] for e in tagged], pa.string()),
-                "event_timestamp": pa.array([e["event_timestamp"] for e in tagged], US_UTC),
+                "event_timestamp": pa.array([e["event_timestamp"] for e in tagged], US_UTC).cast(
+                    entity_ts_type
+                ),
             }
         )
         engine = engine_factory(root)
@@ -167,6 +225,8 @@ def test_historical_matches_the_reference(
     span=st.sampled_from([0, 2, 4, 8, 8]),
     late=st.one_of(st.none(), st.sampled_from([T0 - timedelta(minutes=1), T0])),
     ts_type=st.sampled_from(TIME_TYPES),
+    csv_form=st.one_of(st.none(), st.sampled_from(CSV_FORMS)),
+    created=st.booleans(),
     batch_rows=st.sampled_from([1, 3, 100_000]),
 )
 def test_latest_per_key_matches_the_reference(
@@ -176,13 +236,22 @@ def test_latest_per_key_matches_the_reference(
     span: int,
     late: Any,
     ts_type: pa.DataType,
+    csv_form: str | None,
+    created: bool,
     batch_rows: int,
 ) -> None:
     end = (start or T0) + timedelta(minutes=span)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        ordered = _write_source(root, "a", rows, ts_type)
-        view = make_view("va", "a", keys=("user_id", "region"), features=FEATURES)
+        ordered = _write_source(root, "a", rows, ts_type, created, csv_form)
+        view = make_view(
+            "va",
+            "a",
+            keys=("user_id", "region"),
+            features=FEATURES,
+            created=created,
+            file_format="csv" if csv_form else "parquet",
+        )
         engine = engine_factory(root)
         try:
             batches = list(

@@ -14,22 +14,19 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from offline_data import T0
 from offline_engines import EngineFactory
 from reference import RefAggregation, RefView, window_aggregates
-from window_streams import close, values
+from window_streams import COLUMNS, aggregation_specs, close, make_aggregations, values
 
 from skewless import Entity, Field, FileSource
 from skewless._contracts import ViewRequest
-from skewless.definitions import Aggregation, BatchFeatureView
-from skewless.types import Float64, Int64, String
+from skewless.definitions import BatchFeatureView
 
 US_UTC = pa.timestamp("us", tz="UTC")
-FUNCTIONS = ("count", "count_distinct", "sum", "mean", "min", "max", "std", "last")
 WINDOWS = [None, timedelta(minutes=2), timedelta(minutes=4), timedelta(minutes=3, microseconds=1)]
-COLUMNS = {"amount": Float64, "qty": Int64, "cat": String}
 
 
 def _times(minutes: list[int]) -> st.SearchStrategy[Any]:
@@ -66,14 +63,7 @@ entity_rows = st.lists(
     min_size=1,
     max_size=15,
 )
-aggregations = st.lists(
-    st.tuples(
-        st.sampled_from(FUNCTIONS), st.sampled_from(sorted(COLUMNS)), st.sampled_from(WINDOWS)
-    ).filter(lambda a: a[1] != "cat" or a[0] in ("count", "count_distinct", "last")),
-    min_size=1,
-    max_size=6,
-    unique=True,
-)
+aggregations = aggregation_specs(WINDOWS)
 
 
 def _write(root: Path, rows: list[dict]) -> list[dict]:
@@ -100,7 +90,36 @@ def _write(root: Path, rows: list[dict]) -> list[dict]:
     return ordered
 
 
+def _event(minute: int, qty: int | None, amount: float | None, eid: int | None = None) -> dict:
+    at = T0 + timedelta(minutes=minute)
+    row = {"user_id": 1, "region": "a", "ts": at, "created": None, "file": 0}
+    return row | {"amount": amount, "qty": qty, "cat": None, "eid": eid}
+
+
+# share_above where values equal the threshold (not above it), with nulls and window edges.
+SHARES = [
+    _event(0, -1, 0.5),
+    _event(1, 0, None),
+    _event(2, 2, 0.5),
+    _event(3, None, 3.0),
+    _event(4, -1, -2.25),
+]
+SHARE_SPECS = [
+    ("share_above", "qty", None, -1.0),
+    ("share_above", "qty", timedelta(minutes=2), 0.0),
+    ("share_above", "amount", timedelta(minutes=4), 0.5),
+]
+
+
 @settings(max_examples=60)
+@example(
+    rows=SHARES,
+    entities=[{"user_id": 1, "region": "a", "event_timestamp": T0 + timedelta(minutes=m)}
+              for m in (0, 2, 4, 6)],
+    picked=SHARE_SPECS,
+    with_event_id=False,
+    created=False,
+)  # fmt: skip
 @given(
     rows=source_rows,
     entities=entity_rows,
@@ -112,7 +131,7 @@ def test_window_aggregations_match_the_reference(
     engine_factory: EngineFactory,
     rows: list[dict],
     entities: list[dict],
-    picked: list[tuple[str, str, timedelta | None]],
+    picked: list[tuple[str, str, timedelta | None, float]],
     with_event_id: bool,
     created: bool,
 ) -> None:
@@ -121,10 +140,7 @@ def test_window_aggregations_match_the_reference(
         rows[0].update(created=None, amount=None, qty=None, cat=None, eid=None)
     if not created:
         rows = [{**r, "created": None} for r in rows]
-    aggs = [
-        Aggregation(column=c, function=f, time_window=w, name=f"f{i}")
-        for i, (f, c, w) in enumerate(picked)
-    ]
+    aggs = make_aggregations(picked)
     view = BatchFeatureView(
         name="tx",
         entities=[
@@ -161,7 +177,7 @@ def test_window_aggregations_match_the_reference(
     assert got.column_names == ["tag", "user_id", "region", "event_timestamp", *names]
     assert got.column("tag").to_pylist() == [e["tag"] for e in tagged]
     ref = RefView("tx", ("user_id", "region"), tuple(COLUMNS), None, ordered)
-    spec = [RefAggregation(a.function, a.column, a.time_window, a.name) for a in aggs]
+    spec = [RefAggregation(a.function, a.column, a.time_window, a.name, a.threshold) for a in aggs]
     seen: list[dict[str, list[Any]]] = []
     expected = window_aggregates(tagged, ref, spec, "eid" if with_event_id else None, seen)
     for row, want, held in zip(got.to_pylist(), expected, seen, strict=True):

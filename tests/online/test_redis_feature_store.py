@@ -14,9 +14,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from redis_server import RedisServer, find_redis_server
-from test_parity import check_parity, scenarios
+from test_parity import EVERY_STATUS, TIMES, TTLS, check_parity, scenarios
 
 from skewless import Entity, FeatureStore, FeatureView, Field, FileSource
 from skewless.errors import OnlineStoreError
@@ -120,6 +120,7 @@ def test_a_failed_materialization_keeps_the_watermark_and_a_rerun_completes() ->
 
 
 @settings(max_examples=15)
+@example(data=EVERY_STATUS, ttl=TTLS[2], t=TIMES[10], cuts=[3], lead=3, reverse=True)
 @given(**scenarios)
 def test_parity_with_redis(redis_server: RedisServer, data, ttl, t, cuts, lead, reverse) -> None:
     """tests/test_parity.py's property, with the online rows in Redis."""

@@ -220,6 +220,20 @@ def test_rows_valid_alone_but_mixed_together_are_all_written(
     assert got.to_dict()["score"] == [1, 2]
 
 
+def test_an_entry_from_the_future_goes_to_the_dead_letter_stream(
+    store: FeatureStore, client: redis.Redis
+) -> None:
+    # docs/semantics.md "Push": an event time past the maximum clock skew is refused.
+    client.xadd("events", entry(1, 10))
+    client.xadd("events", entry(2, 20, hours=24 * 366 + 1))  # a day past the store's clock
+    stats = ingestor(store, client, "online").run(idle_exit=0.2)
+    assert (stats.entries, stats.rows, stats.dead) == (2, 1, 1)
+    got = store.get_online_features(["events:score"], [{"user_id": 1}, {"user_id": 2}])
+    assert got.to_dict()["score"] == [10, None]
+    (_, fields), *_ = client.xrange("events:dead")
+    assert "in the future" in fields[b"skewless_error"].decode()
+
+
 def test_entries_left_by_a_dead_consumer_are_claimed(
     store: FeatureStore, client: redis.Redis
 ) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet
 import pytest
 from push_repo import (
     HISTORY,
@@ -198,12 +199,19 @@ def test_unknown_push_source_and_destination(store: FeatureStore) -> None:
     assert files(store) == ["part-000.parquet"]
 
 
-def test_single_file_batch_source_is_refused_at_apply(tmp_path: Path) -> None:
+def test_single_file_batch_source_appends_rows_to_the_file(tmp_path: Path) -> None:
+    # Feast's `feast init` template pushes to a view whose batch source is one Parquet file.
     folder = write_history(tmp_path, HISTORY)
+    file = folder / "part-000.parquet"
+    before = pa.parquet.read_table(file).num_rows
     store = open_store(tmp_path)
-    single = push_source(path=str(folder / "part-000.parquet"))
-    with pytest.raises(DefinitionError, match=r"single file.*use a directory"):
-        store.apply([USER, events_view(single)])
+    store.apply([USER, events_view(push_source(path=str(file)))])
+    report = store.push("events_push", [row(1, 3, 11)], to="offline")
+    second = store.push("events_push", [row(1, 3, 12)], to="online_and_offline")
+    assert report.files == second.files == (str(file),)
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == [file.name]
+    assert pa.parquet.read_table(file).num_rows == before + 2
+    assert historical(store, [1], 4)["score"] == [12]
     store.close()
 
 
@@ -300,7 +308,6 @@ def test_push_target_of_directories_and_globs(
 @pytest.mark.parametrize(
     ("path", "message"),
     [
-        ("data/e.parquet", "single file"),
         ("data/*/x.parquet", "wildcards outside its file name"),
         ("data/e/part-?.parquet", "needs '\\*' and no other wildcard"),
         ("data/e.csv", "is CSV"),

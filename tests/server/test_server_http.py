@@ -188,7 +188,14 @@ def test_wrong_method_and_unknown_route(server: ServerProcess) -> None:
 
 def test_health_and_openapi(server: ServerProcess) -> None:
     health = httpx.get(server.url + "/health").json()
+    components = health.pop("components")
     assert health == {"status": "ok", "project": "served", "registry_version": 1}
+    assert {name: c["status"] for name, c in components.items()} == {
+        "online_store": "up",
+        "registry": "up",
+    }
+    deep = httpx.get(server.url + "/health?deep=1")
+    assert deep.status_code == 200 and deep.json()["status"] == "ok", deep.text
     doc = httpx.get(server.url + "/openapi.json").json()
     assert set(doc["paths"]) == {"/get-online-features", "/push", "/health", "/metrics"}
     assert "GetOnlineFeaturesRequest" in doc["components"]["schemas"]

@@ -16,7 +16,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from window_streams import COLUMNS, aggregation_specs, make_aggregations, values
+from window_streams import COLUMNS, aggregation_specs, make_aggregations, share_close, values
 
 from skewless import Entity, Field, FileSource
 from skewless.definitions import Aggregation, BatchFeatureView
@@ -115,7 +115,9 @@ def _deduplicated(rows: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]
 def _close(function: str, got: Any, want: Any, scale: list[float]) -> bool:
     if got is None or want is None:
         return got is None and want is None
-    if function in ("sum", "mean", "std", "share_above"):
+    if function == "share_above":
+        return share_close(got, want)
+    if function in ("sum", "mean", "std"):
         size = max([abs(x) for x in scale], default=0.0)
         return abs(got - want) <= 1e-9 * size * max(len(scale), 1) + 1e-12
     return bool(got == want)

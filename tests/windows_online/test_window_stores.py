@@ -13,11 +13,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from redis_server import RedisServer, clean_redis, redis_server  # noqa: F401  (fixtures)
 from test_window_parity import (
     ENTITIES,
+    SHARED_IDS,
+    SHARED_SPECS,
     T0,
     US_UTC,
     Clock,
@@ -37,6 +39,7 @@ DAY = timedelta(days=1)
 
 
 @settings(max_examples=15, deadline=None)
+@example(rows=SHARED_IDS, picked=SHARED_SPECS, with_event_id=True, chunks=2, redeliver=True)
 @given(
     rows=source_rows,
     picked=aggregations,

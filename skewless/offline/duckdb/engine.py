@@ -206,7 +206,8 @@ class DuckDBEngine:
 
         Batches hold the join keys, ``__event_ts``, ``__created_ts`` (timestamp[us, UTC]),
         ``__event_id`` when the view names one, then the aggregated columns with their
-        declared types; events have ``since < ts <= end`` and are deduplicated by event id.
+        declared types; events have ``since < ts <= end`` and are deduplicated by event id
+        within each key.
         """
         check_range(start, end)
         read = self._read(view, None)

@@ -53,6 +53,9 @@ class SparkDialect(SqlDialect):
         "UnixTimestamp": "TIMESTAMP",
     }
     ARRAY_TYPE: ClassVar[str] = "ARRAY<{}>"
+    JSON_TEXT: ClassVar[str] = "to_json({})"
+    STRUCT_TYPE: ClassVar[str] = "STRUCT<{}>"
+    STRUCT_ITEM: ClassVar[str] = "{name}: {type}"
     TIMESTAMP_FROM_MICROS: ClassVar[str] = "timestamp_micros({})"
     MICROS_OF_TIMESTAMP: ClassVar[str] = "unix_micros({})"
     TEXT_TIMESTAMP: ClassVar[str] = "TIMESTAMP"

@@ -3,7 +3,9 @@
 ``connection_string`` is Feast's shape, ``host:port`` followed by optional comma-separated
 ``key=value`` options (``db``, ``username``, ``password``, ``ssl``), or a ``redis://`` /
 ``rediss://`` URL. Every failure to reach or use the server becomes an
-:class:`~skewless.errors.OnlineStoreError` that names the server and what to do.
+:class:`~skewless.errors.OnlineStoreError` that names the server and what to do; a server
+that cannot be reached (or is still loading) is an
+:class:`~skewless.errors.OnlineStoreUnavailableError`, an outage rather than a refusal.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from redis.exceptions import (
     ResponseError,
 )
 
-from skewless.errors import ConfigError, OnlineStoreError
+from skewless.errors import ConfigError, OnlineStoreError, OnlineStoreUnavailableError
 
 __all__ = ["RedisAddress", "parse_connection_string", "translate_errors"]
 
@@ -198,7 +200,7 @@ def translate_errors(address: RedisAddress, doing: str) -> Iterator[None]:
             "set the right username=/password= in online_store.connection_string"
         ) from None
     except BusyLoadingError:
-        raise OnlineStoreError(
+        raise OnlineStoreUnavailableError(
             f"the Redis online store at {where} is still loading its data while {doing}: "
             "retry in a moment"
         ) from None
@@ -214,7 +216,7 @@ def translate_errors(address: RedisAddress, doing: str) -> Iterator[None]:
             f"the Redis online store at {where} answered an error while {doing}: {message}; {hint}"
         ) from None
     except (RedisError, OSError) as exc:
-        raise OnlineStoreError(
+        raise OnlineStoreUnavailableError(
             f"cannot reach the Redis online store at {where} while {doing} "
             f"({type(exc).__name__}: {exc}): start redis-server there, or fix "
             "online_store.connection_string in feature_store.yaml (host:port)"

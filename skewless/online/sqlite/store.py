@@ -9,27 +9,37 @@ Thread safety: a store may be shared by threads. Each thread gets its own connec
 connections are not meant to be shared); writers from several threads or processes are
 serialized by SQLite's write lock (``BEGIN IMMEDIATE``, waiting up to ``BUSY_TIMEOUT_S``).
 A forked child opens fresh connections instead of reusing its parent's.
+
+A file deleted or replaced (renamed over) while the store is open is noticed within
+``FILE_CHECK_S``: the store closes its connections and opens the file now at its path (a new,
+empty one when it was deleted), as a process started then would.
 """
 
 from __future__ import annotations
 
+import functools
 import operator
 import os
 import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from skewless._contracts import Merge, OnlineRow, StoredRow
 from skewless.config import RepoConfig, SqliteOnlineConfig
+from skewless.errors import OnlineStoreUnavailableError
 
-__all__ = ["BUSY_TIMEOUT_S", "SqliteOnlineStore"]
+__all__ = ["BUSY_TIMEOUT_S", "FILE_CHECK_S", "SqliteOnlineStore"]
 
 BUSY_TIMEOUT_S = 60.0
 """How long a writer waits for another writer's transaction before giving up."""
+
+FILE_CHECK_S = 1.0
+"""How often the store checks that the file at its path is still the one it opened."""
 
 _MAX_PARAMS = 30_000  # below SQLITE_MAX_VARIABLE_NUMBER (32766)
 
@@ -48,8 +58,42 @@ _CREATE = (
     "WITHOUT ROWID"
 )
 
+_UNREACHABLE = ("unable to open", "disk I/O error", "readonly database", "disk is full")
+"""SQLite errors that mean the file cannot be used right now: an outage, not a bad request."""
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
 _key_of = operator.itemgetter(0)
 _stores: weakref.WeakSet[SqliteOnlineStore] = weakref.WeakSet()
+
+
+def _reachable(method: Callable[P, R]) -> Callable[P, R]:
+    """Turn SQLite's "cannot use the file" errors into :class:`OnlineStoreUnavailableError`."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            try:
+                return method(*args, **kwargs)
+            except sqlite3.ProgrammingError as exc:
+                # Closed by another thread that found the file replaced: the store's writes
+                # are idempotent, so run it again on a new connection.
+                if "closed database" not in str(exc):
+                    raise
+                return method(*args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if not any(sign in text for sign in _UNREACHABLE):
+                raise
+            store = args[0]
+            assert isinstance(store, SqliteOnlineStore)
+            raise OnlineStoreUnavailableError(
+                f"cannot use the SQLite online store {store.path} ({text}): check that its "
+                "directory exists and is writable and the disk is healthy and not full"
+            ) from None
+
+    return wrapper
 
 
 def _quote(table: str) -> str:
@@ -83,11 +127,15 @@ class SqliteOnlineStore:
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
         self._tables: set[str] = set()
-        self._sql: dict[tuple[object, ...], str] = {}
+        self._sql: dict[object, str] = {}  # by table (one key) or lookup shape
+        self._file: tuple[int, int] | None = None  # (st_dev, st_ino) of the file opened
+        self._checked = time.monotonic()
         _stores.add(self)
 
     # -- connections -----------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
+        if time.monotonic() - self._checked >= FILE_CHECK_S:
+            self._reopen_if_replaced()
         try:
             conn: sqlite3.Connection = self._local.conn
             return conn
@@ -108,7 +156,23 @@ class SqliteOnlineStore:
         self._local.conn = conn
         with self._lock:
             self._connections.append(conn)
+            if self._file is None:
+                self._file = _identity(self.path)
         return conn
+
+    def _reopen_if_replaced(self) -> None:
+        """Close every connection if the file at ``path`` is no longer the one they opened
+        (deleted, or replaced by a rename), so the next call opens the file there now.
+
+        Open connections would otherwise keep reading the old file for ever: stale values,
+        and writes nobody else sees.
+        """
+        self._checked = time.monotonic()
+        opened = self._file
+        if opened is None or _identity(self.path) == opened:
+            return
+        self.close()
+        self._tables.clear()
 
     def _reset_after_fork(self) -> None:
         self._local = threading.local()
@@ -122,8 +186,10 @@ class SqliteOnlineStore:
         for conn in connections:
             conn.close()
         self._local = threading.local()
+        self._file = None
 
     # -- writing ---------------------------------------------------------------------------
+    @_reachable
     def write(self, table: str, rows: Iterable[OnlineRow]) -> int:
         """Upsert ``rows`` into ``table`` in one transaction under the monotonic rule.
 
@@ -154,6 +220,7 @@ class SqliteOnlineStore:
         self._tables.add(table)
         return len(batch)
 
+    @_reachable
     def update(self, table: str, keys: Sequence[bytes], merge: Merge) -> None:
         """Read, merge and write the rows of ``keys`` in one ``BEGIN IMMEDIATE`` transaction
         (other writers wait), so nothing lands between the read and the write."""
@@ -191,6 +258,7 @@ class SqliteOnlineStore:
     def set_table_ttl(self, table: str, ttl: timedelta | None) -> None:
         """Rows never expire here: the TTL is applied when they are read."""
 
+    @_reachable
     def drop(self, tables: Sequence[str]) -> None:
         """Drop ``tables`` (missing ones are ignored) in one transaction."""
         conn = self._conn()
@@ -204,7 +272,13 @@ class SqliteOnlineStore:
             raise
         self._tables.difference_update(tables)
 
+    @_reachable
+    def ping(self) -> None:
+        """Check that the file can be read (raises :class:`OnlineStoreUnavailableError`)."""
+        self._conn().execute("SELECT count(*) FROM sqlite_master").fetchone()
+
     # -- reading ---------------------------------------------------------------------------
+    @_reachable
     def read(self, lookups: Sequence[tuple[str, Sequence[bytes]]]) -> list[list[StoredRow | None]]:
         """Stored rows for every ``(table, keys)``, in key order; None where absent.
 
@@ -215,12 +289,12 @@ class SqliteOnlineStore:
         if len(lookups) == 1:
             table, keys = lookups[0]
             if len(keys) == 1 and table in self._tables:
+                sql = self._sql.get(table) or self._one_sql(table)
                 try:
-                    row = conn.execute(self._one_sql(table), keys).fetchone()
+                    return [[conn.execute(sql, keys).fetchone()]]
                 except sqlite3.OperationalError:
                     self._tables.discard(table)
                     return self.read(lookups)
-                return [[row]]
         present = self._existing([table for table, _ in lookups], conn)
         wanted = [
             (i, table, list(dict.fromkeys(keys)))
@@ -241,10 +315,8 @@ class SqliteOnlineStore:
         ]
 
     def _one_sql(self, table: str) -> str:
-        cache_key = ("one", table)
-        sql = self._sql.get(cache_key)
-        if sql is None:
-            sql = self._sql[cache_key] = f"SELECT ts, payload FROM {_quote(table)} WHERE key = ?"
+        """The one-key lookup of ``table``, cached under the table's name."""
+        sql = self._sql[table] = f"SELECT ts, payload FROM {_quote(table)} WHERE key = ?"
         return sql
 
     def _select(
@@ -291,6 +363,15 @@ class SqliteOnlineStore:
             ):
                 self._tables.add(name)
         return self._tables.intersection(tables)
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """``(st_dev, st_ino)`` of the file at ``path``; None when there is none."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 def _use_wal(conn: sqlite3.Connection) -> None:

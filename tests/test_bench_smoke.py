@@ -1,0 +1,213 @@
+"""The benchmarks at a tiny size: every variant each one times must give the same answer.
+
+Each bench script checks its variants against one another before timing and exits non-zero
+on a disagreement; these tests run the scripts (``--quick``, data in a temporary directory)
+and show that the checks do catch a variant that answers another question.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+sys.path.insert(0, str(BENCH))
+
+from _agree import Disagreement, require_equal, require_same_tables, same_tables  # noqa: E402
+from redis_server import (  # noqa: E402
+    RedisServer,
+    clean_redis,  # noqa: F401  (fixture)
+    find_redis_server,
+    redis_server,  # noqa: F401  (fixture)
+)
+
+pytestmark = pytest.mark.bench
+
+
+def run_bench(script: str, *args: str) -> str:
+    out = subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert out.returncode == 0, f"{script} failed:\n{out.stdout}\n{out.stderr}"
+    return out.stdout
+
+
+# -- the comparison itself ------------------------------------------------------------------
+def test_same_tables_ignores_row_order_and_casts_to_the_reference_types() -> None:
+    a = pa.table({"k": [1, 2, 3], "v": pa.array([1.0, None, 3.0], pa.float64())})
+    b = pa.table({"v": pa.array([3.0, 1.0, None], pa.float32()), "k": [3, 1, 2]})
+    assert same_tables(a, b) is None
+
+
+def test_same_tables_names_the_column_and_row_that_differ() -> None:
+    a = pa.table({"k": [1, 2], "s": ["x", "y"]})
+    problem = same_tables(a, pa.table({"k": [1, 2], "s": ["x", None]}))
+    assert problem is not None and "'s'" in problem and "{'k': 2, 's': 'y'}" in problem
+    assert "rows instead of" in (same_tables(a, a.slice(0, 1)) or "")
+    assert "missing" in (same_tables(a, a.select(["k"])) or "")
+
+
+def test_float_tolerance_is_the_stated_one() -> None:
+    a = pa.table({"k": [1, 2], "x": [1.0, 2.0]})
+    near = pa.table({"k": [1, 2], "x": [1.0 + 1e-12, 2.0]})
+    assert same_tables(a, near) is not None  # exact unless a tolerance is given
+    assert same_tables(a, near, rtol=1e-9) is None
+    assert same_tables(a, pa.table({"k": [1, 2], "x": [1.0, None]}), rtol=1e-9) is not None
+
+
+def test_a_disagreement_ends_the_process_non_zero() -> None:
+    a = pa.table({"k": [1]})
+    with pytest.raises(Disagreement) as caught:
+        require_same_tables("floor", a, "skewless", pa.table({"k": [2]}))
+    assert caught.value.code != 0 and "skewless against floor" in str(caught.value.code)
+    with pytest.raises(Disagreement):
+        require_equal("floor", [b"a", b"b"], "store", [b"a", b"c"])
+    require_equal("floor", [b"a"], "store", [b"a"])
+
+
+# -- point-in-time retrieval ----------------------------------------------------------------
+def test_pit_variants_agree_at_smoke_size(tmp_path: Path) -> None:
+    out = run_bench("pit.py", "--quick", "--data", str(tmp_path))
+    assert "answers agree: floor, skewless, textbook query" in out
+    assert "| smoke: 0.02M x 2k | textbook query |" in out
+
+
+def test_pit_check_catches_a_floor_without_the_tie_break(tmp_path: Path) -> None:
+    """The data has corrections (same user and event time, later created time): an ASOF
+    join on the event time alone picks the wrong one of them, and the check says so."""
+    import duckdb
+    import pit
+    import pyarrow.parquet as pq
+
+    ds = pit.Dataset.of("smoke", tmp_path)
+    pit.generate(ds)
+    entity = pq.read_table(ds.entity_file)
+    floor = pit.runner(ds, "floor")(entity)
+    require_same_tables("floor", floor, "textbook", pit.runner(ds, "textbook_query")(entity))
+    con = duckdb.connect()
+    con.register("entity", entity)
+    sql = pit.textbook_sql(ds)
+    naive = sql[: sql.index(" QUALIFY")] + sql[sql.index(") AS f") :]
+    with pytest.raises(Disagreement):
+        require_same_tables("floor", floor, "asof only", con.sql(naive).to_arrow_table())
+
+
+# -- window aggregations, offline -----------------------------------------------------------
+def test_window_variants_agree_at_quick_size() -> None:
+    out = run_bench("windows.py", "--quick")
+    assert "answers agree: skewless, floor, window query" in out
+    assert "range join" in out and "target: within 2x of the floor: " in out
+
+
+# -- materialization ------------------------------------------------------------------------
+def test_materialize_floors_agree_and_the_upsert_run_conflicts(tmp_path: Path) -> None:
+    out = run_bench("materialize.py", "--quick", "--data", str(tmp_path))
+    assert "answers agree: the store's table equals the raw sqlite3 floor's" in out
+    hits = re.search(r"([\d,]+) over a stored key \(([\d,]+) newer, ([\d,]+) ties\)", out)
+    assert hits is not None, out
+    total, newer, ties = (int(g.replace(",", "")) for g in hits.groups())
+    assert newer > 0 and ties > 0 and newer + ties == total
+    verdicts = re.findall(r"\(target 2\.5x: (met|not met)\); .*\(target 1M: (met|not met)\)", out)
+    assert len(verdicts) == 2, out
+
+
+def test_materialize_floor_upsert_follows_the_write_rule(tmp_path: Path) -> None:
+    """docs/semantics.md, "Materialization": a row replaces the stored one when its (ts, c)
+    is greater or equal; a null c ranks lowest."""
+    import materialize
+
+    stored = [(b"a", 10, 5, b"old"), (b"b", 10, None, b"old"), (b"c", 10, 5, b"old")]
+    conn = materialize._floor_db(tmp_path / "f.db", stored)
+    incoming = [(b"c", 10, 5, b"tie"), (b"a", 9, 99, b"older"), (b"b", 10, 1, b"created")]
+    materialize.floor_write(incoming, conn, upsert=True)
+    assert materialize.rows_of(conn, "t") == [
+        (b"a", 10, 5, b"old"),
+        (b"b", 10, 1, b"created"),
+        (b"c", 10, 5, b"tie"),
+    ]
+
+
+# -- Redis reads ----------------------------------------------------------------------------
+def test_redis_read_variants_agree_at_quick_size(tmp_path: Path) -> None:
+    pytest.importorskip("redis")
+    if find_redis_server() is None:
+        pytest.skip("redis-server is not installed")
+    out = run_bench("redis_read.py", "--quick", "--data", str(tmp_path))
+    assert "answers agree: floor, redis-py MGET, RedisOnlineStore.read" in out
+    assert out.count("1.00x   floor: pre-packed MGET, raw socket + hiredis") == 2
+
+
+def test_redis_read_check_catches_a_floor_reading_other_keys(
+    clean_redis: RedisServer,  # noqa: F811  (the fixture)
+    tmp_path: Path,
+) -> None:
+    """The floor's timed commands are checked against redis-py and the store's read: packed
+    without the table prefix, they read nothing, and the check says so."""
+    import redis
+    import redis_read
+
+    from skewless.config import RedisOnlineConfig
+    from skewless.online.redis.store import RedisOnlineStore, table_prefix
+
+    online = RedisOnlineStore(
+        RedisOnlineConfig(connection_string=clean_redis.connection_string), tmp_path
+    )
+    online.write("t", [(b"k1", 10, None, b"[1]"), (b"k2", 11, 3, b"[2]")])
+    raw = redis.Redis(host=clean_redis.host, port=clean_redis.port)
+    floor = redis_read.RawMget(clean_redis.host, clean_redis.port)
+    keys = [b"k1", b"k2", b"none"]
+    full = [table_prefix("t") + k for k in keys]
+    try:
+        redis_read.check_answers(floor, raw, online, "t", [(keys, full, floor.pack(full))])
+        with pytest.raises(Disagreement):
+            redis_read.check_answers(floor, raw, online, "t", [(keys, full, floor.pack(keys))])
+    finally:
+        floor.close()
+        raw.close()
+        online.close()
+
+
+# -- window aggregations, online ------------------------------------------------------------
+def test_window_online_values_agree_at_quick_size() -> None:
+    out = run_bench("windows_online.py", "--quick")
+    assert "values agree: get_online_features, decode + evaluate, offline at " in out
+
+
+def test_window_online_check_catches_a_wrong_value(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    import windows
+    import windows_online
+
+    windows.make_data(tmp_path, 2_000, 20, 1)
+    txns = windows.view()
+    end = windows.START + timedelta(days=90)
+    users = [0, 1, 2, 3]
+    names = [f.split(":")[1] for f in windows_online.FEATURES]
+    from skewless._contracts import ViewRequest
+    from skewless.config import DuckDBOfflineConfig
+    from skewless.offline.duckdb.engine import DuckDBEngine
+
+    entity = pa.table(
+        {"user_id": users, "event_timestamp": pa.array([end] * 4, pa.timestamp("us", "UTC"))}
+    )
+    engine = DuckDBEngine(DuckDBOfflineConfig(), tmp_path)
+    offline = engine.historical(entity, [ViewRequest(txns, names, names)]).to_arrow()
+    engine.close()
+    values = [[offline.column(n)[i].as_py() for n in names] for i in range(4)]
+    online = [{n: [v] for n, v in zip(names, row, strict=True)} for row in values]
+    windows_online.check_values(tmp_path, txns, users, end, online, values)
+    wrong = [list(row) for row in values]
+    wrong[2][1] += 1  # one count off by one
+    with pytest.raises(Disagreement):
+        windows_online.check_values(tmp_path, txns, users, end, online, wrong)
