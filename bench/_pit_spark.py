@@ -25,9 +25,9 @@ def materialize_worker(duck_repo: Path, spark_repo: Path, days: int, repeat: int
 
     from skewless import FeatureStore
     from skewless.config import RedisOnlineConfig
+    from skewless.offline.spark.materialize import write_from_executors
     from skewless.online.codec import ViewCodec
     from skewless.online.redis.store import RedisOnlineStore
-    from skewless.spark_materialize import write_from_executors
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     end = START + timedelta(days=days + 1)

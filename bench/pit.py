@@ -37,7 +37,7 @@ its cost per row.
 ``--materialize`` (with ``--engine duckdb,spark``) also times the latest-per-key
 materialization of the whole history into a fresh ``redis-server`` (started on a free loopback
 port, stopped at the end): DuckDB streaming to the driver, Spark streaming to the driver, and
-Spark's executors writing Redis themselves (:mod:`skewless.spark_materialize`).
+Spark's executors writing Redis themselves (:mod:`skewless.offline.spark.materialize`).
 
 Run: ``.venv/bin/python bench/pit.py --sizes small,large`` (``--repeat 5``, ``--no-write``);
 ``.venv/bin/python bench/pit.py --engine duckdb,spark --sizes tiny,small``;

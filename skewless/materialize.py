@@ -22,11 +22,11 @@ from skewless._progress import progress
 from skewless._time import to_micros, to_utc
 from skewless.definitions import BatchFeatureView, FeatureView
 from skewless.errors import MaterializationError, SkewlessError, TimeRangeError, UnknownObjectError
+from skewless.offline.spark.materialize import can_write_from_executors, write_from_executors
 from skewless.online.codec import ViewCodec
 from skewless.online.window_state import StateLayout
 from skewless.registry.records import Watermark
 from skewless.registry.snapshot import RegistrySnapshot
-from skewless.spark_materialize import can_write_from_executors, write_from_executors
 from skewless.window_online import events_by_key, rebuild_states, state_ttl
 
 __all__ = [

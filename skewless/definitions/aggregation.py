@@ -205,7 +205,7 @@ class Aggregation:
 
 
 @dataclass(frozen=True, init=False)
-class BatchFeatureView(FeatureView):
+class BatchFeatureView(FeatureView, spec_key="aggregations"):
     """A view whose features are window aggregations of an event source.
 
     ``schema`` declares the raw columns the aggregations read (and may type the join keys);

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from skewless._types import DType
 from skewless.definitions._names import check_identifier, check_tags, warn_not_applied
@@ -187,12 +187,22 @@ class FeatureView:
             "source": source,
         }
 
+    # Subclasses whose specs carry a key of their own register it (``class
+    # BatchFeatureView(FeatureView, spec_key="aggregations")``), so ``FeatureView.from_spec``
+    # rebuilds the right class without this module importing its subclasses.
+    _subclass_by_spec_key: ClassVar[dict[str, type[FeatureView]]] = {}
+
+    def __init_subclass__(cls, spec_key: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if spec_key is not None:
+            FeatureView._subclass_by_spec_key[spec_key] = cls
+
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> FeatureView:
-        if cls is FeatureView and "aggregations" in spec:
-            from skewless.definitions.aggregation import BatchFeatureView
-
-            return BatchFeatureView.from_spec(spec)
+        if cls is FeatureView:
+            for key, subclass in FeatureView._subclass_by_spec_key.items():
+                if key in spec:
+                    return subclass.from_spec(spec)
         ttl = spec.get("ttl_seconds")
         return cls(
             name=spec["name"],

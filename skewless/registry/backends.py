@@ -36,3 +36,6 @@ def registry_class(config: RepoConfig) -> type[Registry]:
 def open_registry(config: RepoConfig) -> Registry:
     """The registry ``config`` names (the same as ``Registry(config)``)."""
     return registry_class(config)(config)
+
+
+Registry.backend_for = registry_class

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 
@@ -73,11 +73,14 @@ class Registry(SqlConnections):
         (0, {})
     """
 
+    # Chooses the backend class for ``Registry(config)``. skewless.registry.backends installs
+    # its ``registry_class`` here when the package is imported, so that this base class never
+    # imports the subclasses built on it.
+    backend_for: ClassVar[Callable[[RepoConfig], type[Registry]]]
+
     def __new__(cls, config: RepoConfig) -> Registry:
         if cls is Registry:
-            from skewless.registry.backends import registry_class
-
-            cls = registry_class(config)
+            cls = Registry.backend_for(config)
         return super().__new__(cls)
 
     def __init__(self, config: RepoConfig) -> None:

@@ -28,14 +28,14 @@ from skewless.backends import make_offline_engine, make_online_store
 from skewless.config import parse_config
 from skewless.errors import MaterializationError
 from skewless.materialize import MaterializeContext, materialize
-from skewless.online.codec import ViewCodec, encode_key
-from skewless.spark_materialize import (
+from skewless.offline.spark.materialize import (
     PartitionWriter,
     can_write_from_executors,
     connection_url,
     job_failure,
     write_from_executors,
 )
+from skewless.online.codec import ViewCodec, encode_key
 from skewless.types import Array, Bool, Bytes, Float32, Float64, Int32, Int64, String, UnixTimestamp
 
 pytest.importorskip("pyspark", reason="pyspark is not installed: pip install 'skewless[spark]'")

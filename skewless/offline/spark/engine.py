@@ -150,14 +150,16 @@ class SparkEngine:
         with spark_errors(what):
             return self.session.sql(text)
 
-    def _temp_view(self, frame: DataFrame, kind: str) -> str:
+    def temp_view(self, frame: DataFrame, kind: str) -> str:
+        """Register ``frame`` as a temporary view of this engine (dropped on :meth:`close`)."""
         name = f"__skewless_{self._id}_{kind}_{uuid.uuid4().hex[:12]}"
         frame.createOrReplaceTempView(name)
         with self._lock:
             self._views.add(name)
         return name
 
-    def _drop_view(self, name: str) -> None:
+    def drop_view(self, name: str) -> None:
+        """Drop a temporary view made by :meth:`temp_view`."""
         with self._lock:
             self._views.discard(name)
         self.session.catalog.dropTempView(name)

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import pyarrow as pa
 
@@ -21,14 +21,26 @@ from skewless.errors import EntityFrameError
 from skewless.offline.checks import retrieval_schema, with_entity_columns
 from skewless.offline.entity import ENTITY_TIME, row_numbers, utc_micros
 from skewless.offline.query import PointInTimeQuery
+from skewless.offline.spark.dialect import SparkDialect
 from skewless.offline.spark.sources import is_uri, spark_errors
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, SparkSession
 
-    from skewless.offline.spark.engine import SparkEngine
+__all__ = ["SparkQueries", "SparkRetrieval"]
 
-__all__ = ["SparkRetrieval"]
+
+class SparkQueries(Protocol):
+    """What a retrieval needs of the engine that planned it (``SparkEngine`` is one)."""
+
+    session: SparkSession
+    dialect: SparkDialect
+
+    def sql(self, text: str, what: str) -> DataFrame: ...
+
+    def temp_view(self, frame: DataFrame, kind: str) -> str: ...
+
+    def drop_view(self, name: str) -> None: ...
 
 
 class SparkRetrieval(OfflineResult):
@@ -40,7 +52,7 @@ class SparkRetrieval(OfflineResult):
 
     def __init__(
         self,
-        engine: SparkEngine,
+        engine: SparkQueries,
         query: PointInTimeQuery,
         entity_df: pa.Table,
         requests: Sequence[ViewRequest],
@@ -84,13 +96,13 @@ class SparkRetrieval(OfflineResult):
                 f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}): convert "
                 "its columns to plain Arrow types (integers, floats, strings, timestamps)"
             ) from exc
-        name = engine._temp_view(sent, "entity")
+        name = engine.temp_view(sent, "entity")
         query = replace(self.query, entity=replace(self.query.entity, name=name))
         sql = engine.dialect.point_in_time(query, entity_columns=entity_columns, ordered=ordered)
         try:
             return engine.sql(sql, self._what()), name
         except BaseException:
-            engine._drop_view(name)
+            engine.drop_view(name)
             raise
 
     def to_arrow(self) -> pa.Table:
@@ -101,7 +113,7 @@ class SparkRetrieval(OfflineResult):
             with spark_errors(self._what()):
                 found = frame.toArrow()
         finally:
-            self.engine._drop_view(name)
+            self.engine.drop_view(name)
         output_ts = utc_micros(self.entity_df.column(ENTITY_TIME))
         return with_entity_columns(found, self.entity_df, output_ts, self.schema)
 
