@@ -10,15 +10,20 @@ from typing import TYPE_CHECKING
 from skewless.definitions import (
     Aggregation,
     BatchFeatureView,
+    ConflictPolicy,
     Entity,
     FeatureService,
     FeatureView,
     FeatureViewProjection,
     Field,
     FileSource,
+    KafkaSource,
+    LabelView,
     OnDemandFeatureView,
+    Project,
     PushSource,
     RequestSource,
+    StreamFeatureView,
     on_demand_feature_view,
 )
 from skewless.store import FeatureStore
@@ -30,6 +35,7 @@ __all__ = [
     "Aggregation",
     "BatchFeatureView",
     "Client",
+    "ConflictPolicy",
     "Entity",
     "FeatureService",
     "FeatureStore",
@@ -37,9 +43,13 @@ __all__ = [
     "FeatureViewProjection",
     "Field",
     "FileSource",
+    "KafkaSource",
+    "LabelView",
     "OnDemandFeatureView",
+    "Project",
     "PushSource",
     "RequestSource",
+    "StreamFeatureView",
     "on_demand_feature_view",
 ]
 

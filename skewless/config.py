@@ -24,6 +24,7 @@ from skewless.errors import ConfigError
 
 __all__ = [
     "CONFIG_FILE",
+    "AuthConfig",
     "CustomBackendConfig",
     "DuckDBOfflineConfig",
     "MlflowConfig",
@@ -248,6 +249,14 @@ class MlflowConfig(_Block):
     keep_versions: int = 3
 
 
+class AuthConfig(_Block):
+    """Feast's ``auth`` block. ``no_auth`` (Feast's default) is accepted: the feature server
+    serves without authentication. Feast's ``kubernetes`` and ``oidc`` are refused rather
+    than ignored, so that a server is never open by mistake."""
+
+    type: Literal["no_auth"] = "no_auth"
+
+
 class RepoConfig(BaseModel):
     """The whole of ``feature_store.yaml``, with ``repo_path`` (the directory holding it)."""
 
@@ -262,6 +271,7 @@ class RepoConfig(BaseModel):
     mlflow: MlflowConfig = MlflowConfig()
     push: PushConfig = PushConfig()
     server: ServerConfig = ServerConfig()
+    auth: AuthConfig = AuthConfig()
     repo_path: Path = Path(".")
 
     @field_validator("registry", mode="before")

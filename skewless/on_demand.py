@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 
 from skewless._contracts import OfflineResult, ViewRequest
-from skewless._types import Array, DType
+from skewless._types import Array, DType, Struct, is_document
 from skewless.definitions import FeatureView, Field, OnDemandFeatureView
 from skewless.definitions.feature_view import resolve_projection
 from skewless.errors import (
@@ -465,6 +465,11 @@ def check_on_demand(odfv: OnDemandFeatureView, fields: Sequence[Field]) -> None:
 def _samples(dtype: DType) -> list[Any]:
     if isinstance(dtype, Array):
         return [[v] for v in _samples(dtype.base_type)]
+    if isinstance(dtype, Struct):
+        columns = {k: _samples(t) for k, t in dtype.fields.items()}
+        return [{k: v[i] for k, v in columns.items()} for i in range(3)]
+    if is_document(dtype):
+        return ['{"a": 1}', '{"b": "2"}', "{}"]
     name = dtype.name
     if name.startswith("Int"):
         return [1, 2, 3]

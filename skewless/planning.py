@@ -252,7 +252,7 @@ def check_view_schema(view: FeatureView, schema: pa.Schema) -> None:
         found = columns[column]
         is_time = role in ("timestamp field", "created timestamp column")
         expected = UnixTimestamp if is_time else declared.get(column)
-        if expected is not None and not expected.accepts(found):
+        if expected is not None and not (pa.types.is_null(found) or expected.accepts(found)):
             wanted_type = "expected to be a timestamp" if is_time else f"declared {expected}"
             raise SchemaMismatchError(
                 f"feature view {view.name!r}: {role} {column!r} is {wanted_type} but "

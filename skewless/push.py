@@ -280,6 +280,42 @@ def prepare_push(context: PushContext, name: str, rows: Any, to: str) -> Prepare
     return PreparedPush(source, views, mode, table, offline, target, existing)
 
 
+def write_view_online(context: PushContext, view_name: str, rows: Any) -> int:
+    """Write ``rows`` to one feature view's online store (Feast's ``write_to_online_store``).
+
+    The rows are checked as a push's are (the view's join keys, features and timestamp
+    column, each of its declared type) and written with the online write rule; the offline
+    source is not touched. Returns the number of rows written.
+
+    Raises:
+        UnknownObjectError: no such view. PushValidationError: as :func:`push`.
+    """
+    view = context.snapshot.get_feature_view(view_name)
+    if isinstance(view, BatchFeatureView):
+        raise PushValidationError(
+            f"feature view {view_name!r} aggregates windows: write its raw events with "
+            "store.push to its push source, or materialize it"
+        )
+    if context.online is None:
+        raise PushValidationError(f"writing feature view {view_name!r} needs an online store")
+    raw = _to_arrow(rows, repr(view_name))
+    if raw.num_rows == 0:
+        return 0
+    source = view.source if isinstance(view.source, PushSource) else view.batch_source
+    table = _normalize(raw, cast(PushSource, source), (view,), context.now, view_name)
+    check_clock_skew(
+        table.column(EVENT_TS),
+        context.now,
+        context.max_clock_skew,
+        source.timestamp_field,
+        view_name,
+    )
+    online_table = context.snapshot.online_table(view)
+    context.online.set_table_ttl(online_table, view.ttl)
+    context.online.write(online_table, ViewCodec(view).encode_rows(_online_batch(table, view)))
+    return table.num_rows
+
+
 # -- input frames ----------------------------------------------------------------------------
 def _to_arrow(rows: Any, fed: str = "") -> pa.Table:
     if isinstance(rows, pa.Table):

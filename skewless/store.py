@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Any
 from skewless._time import parse_time, to_utc
 from skewless.backends import make_offline_engine, make_online_store
 from skewless.config import RepoConfig, load_config
-from skewless.definitions import Definition, Entity, FeatureService, FeatureView
+from skewless.definitions import (
+    Definition,
+    Entity,
+    FeatureService,
+    FeatureView,
+    OnDemandFeatureView,
+)
 from skewless.feature_refs import FeatureRequest
 from skewless.registry import Registry, RegistrySnapshot
 
@@ -22,7 +28,7 @@ if TYPE_CHECKING:
     from skewless.materialize import MaterializeReport
     from skewless.online_read import OnlineReader, OnlineResponse
     from skewless.planning import Plan
-    from skewless.push import PushReport
+    from skewless.push import PushContext, PushReport
     from skewless.retrieval import EntityFrame, RetrievalJob
 
 __all__ = ["FeatureStore"]
@@ -143,6 +149,12 @@ class FeatureStore:
     def get_feature_service(self, name: str) -> FeatureService:
         return self.snapshot().get_feature_service(name)
 
+    def list_on_demand_feature_views(self) -> list[OnDemandFeatureView]:
+        return list(self.snapshot().on_demand_feature_views.values())
+
+    def get_on_demand_feature_view(self, name: str) -> OnDemandFeatureView:
+        return self.snapshot().get_on_demand_feature_view(name)
+
     # -- offline ---------------------------------------------------------------------------
     def get_historical_features(
         self,
@@ -204,11 +216,17 @@ class FeatureStore:
         """Validate ``rows`` against the view(s) fed by a push source and write them.
 
         ``rows`` may be a pandas or polars DataFrame, an Arrow table or a list of dicts;
-        ``to`` is ``online``, ``offline`` or ``online_and_offline`` (see docs/semantics.md "Push").
+        ``to`` is ``online``, ``offline`` or ``online_and_offline`` (or ``PushMode.ONLINE``, ...;
+        see docs/semantics.md "Push").
         """
-        from skewless.push import PushContext, push
+        from skewless.push import push
 
-        context = PushContext(
+        return push(self._push_context(), push_source_name, rows, to)
+
+    def _push_context(self) -> PushContext:
+        from skewless.push import PushContext
+
+        return PushContext(
             engine=self.offline_engine,
             online=self.online_store,
             snapshot=self.snapshot(),
@@ -216,7 +234,16 @@ class FeatureStore:
             now=self.now(),
             max_clock_skew=self.config.push.max_clock_skew,
         )
-        return push(context, push_source_name, rows, to)
+
+    def write_to_online_store(
+        self, feature_view_name: str, df: Any, allow_registry_cache: bool = True
+    ) -> int:
+        """Write rows straight to one view's online store (Feast's method), checked like a
+        push; the offline source is not touched (see docs/push.md). Returns the rows written.
+        """
+        from skewless.push import write_view_online
+
+        return write_view_online(self._push_context(), feature_view_name, df)
 
     def compact(self, feature_views: Sequence[str] | None = None) -> CompactReport:
         """Merge the small files offline pushes left in the batch sources of push-fed views

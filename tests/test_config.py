@@ -45,6 +45,14 @@ def test_feast_shaped_config_is_accepted(tmp_path: Path) -> None:
     assert config.resolve(config.registry.path) == tmp_path.resolve() / "data" / "registry.db"
 
 
+def test_feast_auth_block_no_auth_is_accepted_and_others_refused(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, FEAST_YAML + "auth:\n    type: no_auth\n"))
+    assert config.auth.type == "no_auth"
+    write_config(tmp_path, FEAST_YAML + "auth:\n    type: oidc\n")
+    with pytest.raises(ConfigError, match=r"`auth.type`.*'no_auth'"):
+        load_config(tmp_path)
+
+
 def test_minimal_config_uses_embedded_defaults(tmp_path: Path) -> None:
     config = load_config(write_config(tmp_path, "project: shop\n"))
     assert (config.provider, config.online_store.type, config.offline_store.type) == (

@@ -11,6 +11,7 @@ def test_top_level_names() -> None:
         "Aggregation",
         "BatchFeatureView",
         "Client",
+        "ConflictPolicy",
         "Entity",
         "FeatureService",
         "FeatureStore",
@@ -18,9 +19,13 @@ def test_top_level_names() -> None:
         "FeatureViewProjection",
         "Field",
         "FileSource",
+        "KafkaSource",
+        "LabelView",
         "OnDemandFeatureView",
+        "Project",
         "PushSource",
         "RequestSource",
+        "StreamFeatureView",
         "on_demand_feature_view",
     ]
     for name in skewless.__all__:

@@ -150,11 +150,10 @@ def quickstart_run(tmp_path_factory: pytest.TempPathFactory):
     return cwd, result.stdout, seconds
 
 
-def test_quickstart_runs_every_step_quickly(quickstart_run):
-    cwd, out, seconds = quickstart_run
+def test_quickstart_runs_every_step(quickstart_run):
+    cwd, out, _seconds = quickstart_run
     for number in range(1, 7):
         assert re.search(rf"^\[{number}/6\] .+\(\d+\.\d\d s\)$", out, re.M), number
-    assert seconds < 60, f"quickstart took {seconds:.1f} s"
     repo = cwd / "skewless_quickstart"
     assert (repo / QUICKSTART_MARKER).is_file()
     assert "300,000 daily snapshots (5,000 users x 60 days" in out

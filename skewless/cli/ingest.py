@@ -50,9 +50,9 @@ def ingest(
     ctx: typer.Context,
     push_source: Annotated[str, typer.Argument(help="The push source the rows go to.")],
     stream: Annotated[
-        str,
+        str | None,
         typer.Option("--stream", help="The stream: redis://host:port/STREAM.", show_default=False),
-    ],
+    ] = None,
     group: Annotated[
         str | None,
         typer.Option("--group", "-g", help="Consumer group [default: skewless-PUSH_SOURCE]."),
@@ -100,8 +100,8 @@ def ingest(
 
     if to not in _MODES:
         raise ConfigError(f"--to {to!r} is not a push destination: use one of {', '.join(_MODES)}")
-    address = parse_stream_url(stream)
     with open_store(ctx) as store:
+        address = parse_stream_url(_stream_url(store, push_source, stream))
         sink = StorePushSink(store, push_source, to, address.stream)
         client = address.connect()
         try:
@@ -132,6 +132,30 @@ def ingest(
             f"from {address.stream} into {push_source} in {seconds:.1f} s"
         )
     )
+
+
+def _stream_url(store: Any, push_source: str, stream: str | None) -> str:
+    """The Redis stream to read, or an error saying why a Kafka source cannot be read."""
+    from skewless.definitions import KafkaSource
+
+    source = next(
+        (
+            v.source
+            for v in store.list_feature_views()
+            if v.push_source is not None and v.push_source.name == push_source
+        ),
+        None,
+    )
+    if isinstance(source, KafkaSource) and (stream is None or stream.startswith("kafka")):
+        raise ConfigError(
+            f"push source {push_source!r} reads Kafka topic {source.topic!r} at "
+            f"{source.bootstrap_servers}, but skewless ingest consumes Redis streams: forward "
+            "the topic to a Redis stream and pass --stream redis://host:port/STREAM, or call "
+            "store.push from your Kafka consumer"
+        )
+    if stream is None:
+        raise ConfigError(f"pass the stream to read: --stream redis://host:port/{push_source}")
+    return stream
 
 
 @contextmanager

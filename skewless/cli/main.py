@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from skewless.cli import audit as audit_command
-from skewless.cli import browse, init, materialize, plan_apply, quickstart, serve
+from skewless.cli import browse, init, materialize, plan_apply, quickstart, registry_commands, serve
 from skewless.cli import datasets as datasets_commands
 from skewless.cli import gate as gate_command
 from skewless.cli import ingest as ingest_commands
@@ -82,6 +82,10 @@ app.command("audit")(audit_command.audit)
 app.add_typer(datasets_commands.app, name="datasets")
 app.add_typer(models_commands.app, name="models")
 app.command("gate")(gate_command.gate)
+app.command("teardown")(registry_commands.teardown)
+app.command("registry-dump")(registry_commands.registry_dump)
+for _listing, _kind in zip(browse.Listing, browse.DescribeKind, strict=True):
+    app.add_typer(registry_commands.kind_app(_listing, _kind), name=_listing.value)
 
 
 def main() -> None:

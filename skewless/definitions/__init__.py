@@ -12,28 +12,39 @@ from skewless.definitions.entity import Entity
 from skewless.definitions.feature_service import FeatureService
 from skewless.definitions.feature_view import FeatureView, FeatureViewProjection
 from skewless.definitions.field import Field
+from skewless.definitions.label_view import ConflictPolicy, LabelView
 from skewless.definitions.on_demand import (
     OnDemandFeatureView,
     RequestSource,
     on_demand_feature_view,
 )
-from skewless.definitions.push_source import PushSource
+from skewless.definitions.project import FileLoggingDestination, LoggingConfig, Project
+from skewless.definitions.push_source import PushMode, PushSource
 from skewless.definitions.sources import FileSource
+from skewless.definitions.stream import KafkaSource, StreamFeatureView
 
 __all__ = [
     "Aggregation",
     "BatchFeatureView",
+    "ConflictPolicy",
     "Definition",
     "Entity",
     "FeatureService",
     "FeatureView",
     "FeatureViewProjection",
     "Field",
+    "FileLoggingDestination",
     "FileSource",
+    "KafkaSource",
     "Kind",
+    "LabelView",
+    "LoggingConfig",
     "OnDemandFeatureView",
+    "Project",
+    "PushMode",
     "PushSource",
     "RequestSource",
+    "StreamFeatureView",
     "definition_hash",
     "from_spec",
     "kind_of",
@@ -52,6 +63,9 @@ _KINDS: dict[type, Kind] = {
 _CLASSES: dict[str, type[Any]] = {kind: cls for cls, kind in _KINDS.items()}
 # Stored as a feature view; FeatureView.from_spec rebuilds it from its "aggregations".
 _KINDS[BatchFeatureView] = "feature_view"
+# Feast's feature view flavours, stored (and read back) as plain feature views.
+_KINDS[LabelView] = "feature_view"
+_KINDS[StreamFeatureView] = "feature_view"
 
 
 def kind_of(obj: object) -> Kind:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Mapping
 
 from skewless.errors import DefinitionError
@@ -39,3 +40,13 @@ def check_tags(tags: Mapping[str, str] | None, owner: str) -> dict[str, str]:
                 f"tags of {owner} must map strings to strings, got {key!r}: {value!r}"
             )
     return dict(tags)
+
+
+def warn_not_applied(what: str, instead: str, stacklevel: int = 3) -> None:
+    """Warn once per call site that a Feast option is accepted but has no effect here."""
+    warnings.warn(
+        f"{what} is accepted for compatibility with Feast but not applied by skewless: "
+        f"{instead} (see docs/feast-differences.md)",
+        UserWarning,
+        stacklevel=stacklevel,
+    )

@@ -42,7 +42,9 @@ class FeatureService:
         description: str = "",
         tags: Mapping[str, str] | None = None,
         owner: str = "",
+        logging_config: object | None = None,
     ) -> None:
+        # Feast's logging_config is accepted and not performed (LoggingConfig warns).
         check_identifier(name, "feature service name")
         projections: list[FeatureViewProjection] = []
         for item in features or ():

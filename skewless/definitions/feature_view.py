@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from skewless._types import DType
-from skewless.definitions._names import check_identifier, check_tags
+from skewless.definitions._names import check_identifier, check_tags, warn_not_applied
 from skewless.definitions.entity import Entity
 from skewless.definitions.field import Field, check_fields
 from skewless.definitions.push_source import PushSource, source_from_spec
@@ -64,9 +64,15 @@ class FeatureView:
         tags: Mapping[str, str] | None = None,
         owner: str = "",
         description: str = "",
+        enable_validation: bool = False,
+        version: str = "latest",
     ) -> None:
         check_identifier(name, "feature view name")
         what = f"feature view {name!r}"
+        # Feast's flags: skewless always checks a view's source schema at plan/apply time,
+        # and the registry keeps every version, so both are accepted (docs/feast-differences.md).
+        if version != "latest":
+            warn_not_applied(f"{what}: version={version!r}", "every apply adds a version")
         if not isinstance(source, FileSource | PushSource):
             raise DefinitionError(
                 f"{what}: source must be a FileSource or a PushSource, got {source!r}"

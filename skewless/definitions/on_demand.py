@@ -254,6 +254,7 @@ def on_demand_feature_view(
     description: str = "",
     tags: Mapping[str, str] | None = None,
     owner: str = "",
+    write_to_online_store: bool = False,
 ) -> Callable[[Callable[[Any], Any]], OnDemandFeatureView]:
     """Decorate a transformation to define an :class:`OnDemandFeatureView` (Feast's shape).
 
@@ -271,6 +272,10 @@ def on_demand_feature_view(
         ...                       for a, s in zip(inputs["amount"], inputs["spend"])]}
         >>> spend_share({"amount": [5.0], "spend": [10.0]})
         {'share': [0.5]}
+
+    ``write_to_online_store=True`` (Feast's option to store the outputs when rows are written)
+    is accepted: skewless computes on-demand features on every read, from the stored inputs,
+    which gives the same values.
     """
 
     def decorate(udf: Callable[[Any], Any]) -> OnDemandFeatureView:

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from skewless.definitions._names import check_identifier, check_tags
 from skewless.definitions.sources import FileFormat, FileSource
 from skewless.errors import DefinitionError
 
-__all__ = ["PushSource"]
+__all__ = ["PushMode", "PushSource"]
+
+
+class PushMode(StrEnum):
+    """Where ``store.push(..., to=PushMode.ONLINE_AND_OFFLINE)`` writes (Feast's names)."""
+
+    ONLINE = "online"
+    OFFLINE = "offline"
+    ONLINE_AND_OFFLINE = "online_and_offline"
 
 
 @dataclass(frozen=True, init=False)
@@ -103,7 +112,11 @@ class PushSource:
 
 
 def source_from_spec(spec: Mapping[str, Any]) -> FileSource | PushSource:
-    """Rebuild a view's source from its spec (``type`` is ``file`` or ``push``)."""
+    """Rebuild a view's source from its spec (``type`` is ``file``, ``push`` or ``kafka``)."""
     if spec.get("type") == "push":
         return PushSource.from_spec(spec)
+    if spec.get("type") == "kafka":
+        from skewless.definitions.stream import KafkaSource
+
+        return KafkaSource.from_spec(spec)
     return FileSource.from_spec(spec)

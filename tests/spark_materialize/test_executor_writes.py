@@ -271,7 +271,7 @@ def test_unreachable_redis_fails_the_job_with_a_clear_error(
         write_from_executors(spark_engine, dead, view, "t", None, h(1))
     message = str(caught.value)
     assert f"127.0.0.1:{port}" in message and "watermark did not move" in message
-    assert "OnlineStoreError" in message
+    assert "OnlineStoreUnavailableError" in message
 
 
 def test_source_deleted_after_planning_fails_the_job(

@@ -1,0 +1,5 @@
+"""Feast's ``feast.feature_logging`` module path (``LoggingConfig``, accepted, not performed)."""
+
+from skewless.definitions import LoggingConfig
+
+__all__ = ["LoggingConfig"]

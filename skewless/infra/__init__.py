@@ -1,0 +1,1 @@
+"""Feast's ``feast.infra`` module paths, kept so that Feast repositories import unchanged."""
