@@ -25,8 +25,9 @@ from skewless import on_demand
 from skewless._contracts import OfflineEngine, OfflineResult, ViewRequest
 from skewless._time import to_utc
 from skewless._types import parse_document_columns
+from skewless.datasets import DatasetCatalog, SavedDataset
 from skewless.definitions import FeatureService
-from skewless.errors import ConfigError, EntityFrameError
+from skewless.errors import ConfigError, EntityFrameError, SkewlessError
 from skewless.feature_refs import FeatureRequest
 from skewless.offline.entity import ENTITY_TIME
 from skewless.registry.snapshot import RegistrySnapshot
@@ -35,14 +36,13 @@ if TYPE_CHECKING:
     import pandas as pd
     import polars as pl
 
-    from skewless.datasets import SavedDataset
-
 __all__ = [
     "EntityFrame",
     "RetrievalJob",
     "RetrievalMetadata",
     "entity_table",
     "get_historical_features",
+    "save_retrieval",
 ]
 
 EntityFrame: TypeAlias = "pd.DataFrame | pa.Table | pl.DataFrame | str | Path"
@@ -57,7 +57,7 @@ def get_historical_features(
     features: FeatureRequest,
     full_feature_names: bool = False,
     *,
-    store: Any = None,
+    datasets: DatasetCatalog | None = None,
 ) -> RetrievalJob:
     """Point-in-time correct features for every row of ``entity_df``.
 
@@ -68,7 +68,7 @@ def get_historical_features(
             columns (passed through unchanged).
         features: ``["view:feature", ...]``, a FeatureService or a service name.
         full_feature_names: name output columns ``view__feature``.
-        store: the FeatureStore asking, kept by the job for :meth:`RetrievalJob.save_dataset`.
+        datasets: where :meth:`RetrievalJob.save_dataset` saves (the FeatureStore's catalog).
 
     Raises:
         FeatureNotFoundError: an unknown view or feature, or a name clash without full names.
@@ -96,7 +96,7 @@ def get_historical_features(
     result: OfflineResult = engine.historical(table, requests)
     if resolved.on_demand:
         result = on_demand.OnDemandResult(result, resolved, table.column_names)
-    return RetrievalJob(result, metadata, store=store)
+    return RetrievalJob(result, metadata, datasets=datasets)
 
 
 def _service_name(features: FeatureRequest, snapshot: RegistrySnapshot) -> str | None:
@@ -255,12 +255,15 @@ class RetrievalJob:
     """
 
     def __init__(
-        self, result: OfflineResult, metadata: RetrievalMetadata, store: Any = None
+        self,
+        result: OfflineResult,
+        metadata: RetrievalMetadata,
+        datasets: DatasetCatalog | None = None,
     ) -> None:
         self._result = result
         self._table: pa.Table | None = None
         self.metadata = metadata
-        self.store = store
+        self.datasets = datasets
 
     @property
     def full_feature_names(self) -> bool:
@@ -314,13 +317,44 @@ class RetrievalJob:
         return to_spark()
 
     def save_dataset(
-        self, name: str, overwrite: bool = False, description: str = ""
+        self, name: str, *, overwrite: bool = False, description: str = ""
     ) -> SavedDataset:
-        """Save the result as the training dataset ``name`` (see docs/datasets.md)."""
-        from skewless.datasets import save_dataset
+        """Save the result as the training dataset ``name`` (see docs/datasets.md).
 
-        return save_dataset(self.store, self, name, overwrite=overwrite, description=description)
+        Raises:
+            SkewlessError: the job was not made by a FeatureStore (use ``store.save_dataset``).
+        """
+        if self.datasets is None:
+            raise SkewlessError(
+                "this retrieval job was not made by a FeatureStore: get it from "
+                "store.get_historical_features(...), or call store.save_dataset(job, name)"
+            )
+        return save_retrieval(
+            self.datasets, self, name, overwrite=overwrite, description=description
+        )
 
     def __repr__(self) -> str:
         refs = ", ".join(self.metadata.feature_refs)
         return f"RetrievalJob(features=[{refs}])"
+
+
+def save_retrieval(
+    datasets: DatasetCatalog,
+    job: RetrievalJob,
+    name: str,
+    *,
+    overwrite: bool = False,
+    description: str = "",
+) -> SavedDataset:
+    """Save ``job``'s rows as the dataset ``name`` of ``datasets``, with what it retrieved."""
+    meta = job.metadata
+    return datasets.save(
+        job.to_arrow(),
+        name,
+        feature_refs=meta.feature_refs,
+        feature_views=meta.feature_views,
+        feature_service=meta.feature_service,
+        entity_columns=meta.entity_columns,
+        overwrite=overwrite,
+        description=description,
+    )

@@ -22,9 +22,9 @@ from skewless.registry import Registry, RegistrySnapshot
 
 if TYPE_CHECKING:
     from skewless._contracts import OfflineEngine, OnlineStore
-    from skewless.audit import AuditReport
+    from skewless.audit_report import AuditReport
     from skewless.compact import CompactReport
-    from skewless.datasets import SavedDataset
+    from skewless.datasets import DatasetCatalog, SavedDataset
     from skewless.materialize import MaterializeReport
     from skewless.online_read import OnlineReader, OnlineResponse
     from skewless.planning import Plan
@@ -171,7 +171,7 @@ class FeatureStore:
             entity_df,
             features,
             full_feature_names,
-            store=self,
+            datasets=self.datasets,
         )
 
     # -- online ----------------------------------------------------------------------------
@@ -278,28 +278,47 @@ class FeatureStore:
         Per view, at ``T = min(watermark, now, at)``: mismatches are skew; rows newer than
         the watermark are reported separately as lag. See docs/audit.md.
         """
-        from skewless.audit import audit
+        from skewless.audit import AuditContext, audit
 
-        return audit(self, features, sample, seed, at, request_data)
+        context = AuditContext(
+            engine=self.offline_engine,
+            online=self.online_store,
+            registry=self.registry,
+            snapshot=self.snapshot(),
+            now=self.now(),
+        )
+        return audit(context, features, sample, seed, at, request_data)
 
     # -- saved datasets --------------------------------------------------------------------
+    @property
+    def datasets(self) -> DatasetCatalog:
+        """The saved training datasets of this repository."""
+        from skewless.datasets import DatasetCatalog
+
+        return DatasetCatalog(self.registry, self.repo_path, self.now)
+
+    def save_dataset(
+        self, job: RetrievalJob, name: str, *, overwrite: bool = False, description: str = ""
+    ) -> SavedDataset:
+        """Save the rows of a retrieval ``job`` as the training dataset ``name`` (the same as
+        ``job.save_dataset(name)`` for a job this store made)."""
+        from skewless.retrieval import save_retrieval
+
+        return save_retrieval(
+            self.datasets, job, name, overwrite=overwrite, description=description
+        )
+
     def get_dataset(self, name: str) -> SavedDataset:
         """The saved training dataset ``name`` (see ``RetrievalJob.save_dataset``)."""
-        from skewless.datasets import get_dataset
-
-        return get_dataset(self, name)
+        return self.datasets.get(name)
 
     def list_datasets(self) -> list[SavedDataset]:
         """Every saved training dataset of the project, by name."""
-        from skewless.datasets import list_datasets
-
-        return list_datasets(self)
+        return self.datasets.all()
 
     def split_dataset(
         self, name: str, at: datetime | str, *, names: Sequence[str] | None = None
     ) -> tuple[SavedDataset, SavedDataset]:
         """Split dataset ``name`` by time at ``at`` into two saved datasets (rows before,
         rows at or after); named ``{name}_train`` and ``{name}_holdout`` unless ``names``."""
-        from skewless.datasets import split_dataset
-
-        return split_dataset(self, name, at, names=names)
+        return self.datasets.split(name, at, names=names)

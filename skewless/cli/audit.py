@@ -15,7 +15,7 @@ from skewless.cli._context import console, fail, guarded, open_store, status
 from skewless.cli._tables import fmt_time
 
 if TYPE_CHECKING:
-    from skewless.audit import AuditReport
+    from skewless.audit_report import AuditReport
 
 __all__ = ["audit", "fmt_age", "parse_request_data", "print_audit"]
 
@@ -148,7 +148,6 @@ def audit(
     agrees and 1 when any differs (rows not online yet are lag, never skew).
     """
     from skewless._time import parse_time
-    from skewless.audit import audit as run_audit
 
     if features is not None and feature_service is not None:
         fail("pass --features or --feature-service, not both")
@@ -165,7 +164,7 @@ def audit(
         if feature_service is not None:
             store.get_feature_service(feature_service)  # an unknown name fails clearly
         with status("auditing"):
-            report = run_audit(store, wanted, sample, seed, limit, given or None)
+            report = store.audit(wanted, sample, seed, limit, given or None)
     print_audit(report)
     if json_path is not None:
         try:

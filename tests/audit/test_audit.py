@@ -16,7 +16,7 @@ from audit_repo import (
 )
 from embedded_store import embedded_store
 
-from skewless.audit import AuditReport, FeatureAudit, audit, values_equal
+from skewless.audit_report import AuditReport, FeatureAudit, values_equal
 from skewless.errors import FeatureNotFoundError, SkewlessError
 
 STATS_REFS = ["stats:score", "stats:amount", "stats:ratio", "stats:label", "stats:weights"]
@@ -32,7 +32,7 @@ def views(report: AuditReport) -> dict[str, str]:
 
 def test_a_consistent_store_has_no_skew(tmp_path: Path) -> None:
     store = build(tmp_path)
-    report = audit(store)
+    report = store.audit()
     assert report.ok, report.render()
     found = by_ref(report)
     assert set(found) == {
@@ -59,7 +59,7 @@ def test_a_consistent_store_has_no_skew(tmp_path: Path) -> None:
 
 def test_on_demand_views_with_request_data_are_audited_when_it_is_given(tmp_path: Path) -> None:
     store = build(tmp_path)
-    report = audit(store, ["priced:share"], request_data={"price": 3.0})
+    report = store.audit(["priced:share"], request_data={"price": 3.0})
     assert report.ok, report.render()
     assert by_ref(report)["priced:share"].compared == 4
     assert views(report) == {"priced": "audited"}
@@ -69,7 +69,7 @@ def test_on_demand_views_with_request_data_are_audited_when_it_is_given(tmp_path
 def test_an_injected_mismatch_is_caught_with_its_key(tmp_path: Path) -> None:
     store = build(tmp_path)
     corrupt(store, stats, 1, score=100)
-    report = audit(store)
+    report = store.audit()
     assert not report.ok
     score = by_ref(report)["stats:score"]
     assert (score.compared, score.mismatches) == (4, 1)
@@ -83,7 +83,7 @@ def test_an_injected_mismatch_is_caught_with_its_key(tmp_path: Path) -> None:
 def test_a_corrupted_input_shows_in_the_on_demand_features_over_it(tmp_path: Path) -> None:
     store = build(tmp_path)
     corrupt(store, stats, 4, amount=-5.0)
-    found = by_ref(audit(store))
+    found = by_ref(store.audit())
     assert found["stats:amount"].examples == [({"user_id": 4}, -5.0, -4.0)]
     assert found["derived:double_amount"].examples == [({"user_id": 4}, -10.0, -8.0)]
     assert found["derived:big"].mismatches == 0
@@ -103,7 +103,7 @@ def test_a_corrupted_input_shows_in_the_on_demand_features_over_it(tmp_path: Pat
 def test_what_counts_as_a_mismatch(tmp_path: Path, values: dict[str, object], caught: bool) -> None:
     store = build(tmp_path)
     corrupt(store, stats, 2, **values)
-    report = audit(store, STATS_REFS)
+    report = store.audit(STATS_REFS)
     assert report.ok is not caught, report.render()
     if caught:
         (feature,) = values
@@ -118,7 +118,7 @@ def test_rows_newer_than_the_watermark_are_lag_not_skew(tmp_path: Path) -> None:
     ]
     write_stats(tmp_path, newer, part=1)
     later = embedded_store(tmp_path, h(3), project="audit")
-    report = audit(later)
+    report = later.audit()
     assert report.ok, report.render()
     lag = {item.name: item for item in report.lag}
     assert lag["stats"].pending_keys == 2 and lag["stats"].watermark == T0
@@ -133,7 +133,7 @@ def test_late_rows_are_lag_not_skew(tmp_path: Path) -> None:
     late = [{"user_id": 4, "ts": h(-0.5), "created": h(1), "score": 2, "amount": -6.0}]
     write_stats(tmp_path, late, part=1)
     later = embedded_store(tmp_path, h(2), project="audit")
-    report = audit(later, [*STATS_REFS, "derived:double_amount", "derived:big"])
+    report = later.audit([*STATS_REFS, "derived:double_amount", "derived:big"])
     assert report.ok, report.render()
     assert report.lag[0].late_keys == 1
     found = by_ref(report)
@@ -146,7 +146,7 @@ def test_late_rows_are_lag_not_skew(tmp_path: Path) -> None:
 def test_a_view_never_materialized_is_reported_as_such(tmp_path: Path) -> None:
     store = build(tmp_path, materialize=False)
     store.materialize_incremental(T0, ["recent"])
-    report = audit(store)
+    report = store.audit()
     assert report.ok
     assert views(report) == {
         "stats": "not materialized",
@@ -164,7 +164,7 @@ def test_online_rows_newer_than_t_are_compared_at_their_own_time(tmp_path: Path)
     store = build(tmp_path, materialize=False)
     write_stats(tmp_path, future, part=1)
     store.materialize(h(-100), h(10), ["stats"])  # past the clock (T0)
-    report = audit(store, ["stats:score", "derived:double_amount"])
+    report = store.audit(["stats:score", "derived:double_amount"])
     assert report.ok, report.render()
     audited = {v.name: v for v in report.views}
     assert audited["stats"].at == T0 and audited["stats"].ahead == 1
@@ -172,14 +172,14 @@ def test_online_rows_newer_than_t_are_compared_at_their_own_time(tmp_path: Path)
     assert by_ref(report)["stats:score"].compared == 4
     assert by_ref(report)["derived:double_amount"].compared == 3
     corrupt(store, stats, 1, end=h(10), score=12)
-    found = by_ref(audit(store, ["stats:score"]))["stats:score"]
+    found = by_ref(store.audit(["stats:score"]))["stats:score"]
     assert found.examples == [({"user_id": 1}, 12, 11)]
 
 
 def test_features_by_reference_or_service(tmp_path: Path) -> None:
     store = build(tmp_path)
     corrupt(store, stats, 3, label="x")
-    report = audit(store, "model")
+    report = store.audit("model")
     assert [f.ref for f in report.features] == [
         "stats:score",
         "stats:label",
@@ -187,18 +187,18 @@ def test_features_by_reference_or_service(tmp_path: Path) -> None:
         "derived:big",
     ]
     assert by_ref(report)["stats:label"].examples == [({"user_id": 3}, "x", None)]
-    only = audit(store, ["recent:clicks"])
+    only = store.audit(["recent:clicks"])
     assert only.ok and [f.ref for f in only.features] == ["recent:clicks"]
 
 
 def test_bad_requests_fail_clearly(tmp_path: Path) -> None:
     store = build(tmp_path)
     with pytest.raises(FeatureNotFoundError, match="no feature 'nope'"):
-        audit(store, ["stats:nope"])
+        store.audit(["stats:nope"])
     with pytest.raises(FeatureNotFoundError, match="unknown feature view 'ghost'"):
-        audit(store, ["ghost:x"])
+        store.audit(["ghost:x"])
     with pytest.raises(SkewlessError, match="positive"):
-        audit(store, sample=0)
+        store.audit(sample=0)
 
 
 def test_the_sample_is_seeded_and_bounded(tmp_path: Path) -> None:
@@ -211,22 +211,22 @@ def test_the_sample_is_seeded_and_bounded(tmp_path: Path) -> None:
     corrupt(store, stats, 1, score=0)
 
     def keys(seed: int) -> list[int]:
-        report = audit(store, ["stats:score"], sample=12, seed=seed)
+        report = store.audit(["stats:score"], sample=12, seed=seed)
         (feature,) = report.features
         assert feature.compared == 12
         return [k["user_id"] for k, _, _ in feature.examples] + [feature.mismatches]
 
     assert keys(0) == keys(0)
-    everything = audit(store, ["stats:score"], sample=1000).features[0]
+    everything = store.audit(["stats:score"], sample=1000).features[0]
     assert (everything.compared, everything.mismatches) == (64, 1)
-    sampled = [audit(store, ["stats:score"], sample=12, seed=s).ok for s in range(12)]
+    sampled = [store.audit(["stats:score"], sample=12, seed=s).ok for s in range(12)]
     assert any(sampled) and not all(sampled)  # some samples hold user 1, some do not
 
 
 def test_the_report_is_json_and_text(tmp_path: Path) -> None:
     store = build(tmp_path)
     corrupt(store, stats, 1, weights=[float("nan")], amount=float("inf"))
-    report = audit(store, at=h(-1))
+    report = store.audit(at=h(-1))
     data = json.loads(json.dumps(report.to_dict(), allow_nan=False))
     assert data["ok"] is False
     assert {v["at"] for v in data["views"] if v["status"] == "audited"} == {h(-1).isoformat()}
@@ -248,7 +248,7 @@ def test_values_equal() -> None:
 def test_views_without_keys_at_t_compare_nothing(tmp_path: Path) -> None:
     store = build(tmp_path, materialize=False)
     store.materialize(h(-1000), h(-100))  # before every row
-    report = audit(store)
+    report = store.audit()
     assert report.ok
     assert all(f.compared == 0 for f in report.features)
     assert {v.name: v.at for v in report.views if v.status == "audited"} == {

@@ -13,8 +13,6 @@ from embedded_store import embedded_store
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skewless.audit import audit
-
 USERS = st.integers(min_value=1, max_value=6)
 MINUTES = st.integers(min_value=-72 * 60, max_value=0)
 FLOATS = st.floats(allow_nan=False, allow_infinity=False, width=64, min_value=-1e6, max_value=1e6)
@@ -86,7 +84,7 @@ def test_materialized_histories_audit_clean_and_any_corruption_is_found(
             store.apply(OBJECTS)
             store.materialize(h(-1000), h(split))  # then the rest, incrementally
             store.materialize_incremental(T0)
-            clean = audit(store, sample=50)
+            clean = store.audit(sample=50)
             assert clean.ok, clean.render()
             users = {r["user_id"] for r in stats_history}
             compared = {f.ref: f.compared for f in clean.features}
@@ -96,7 +94,7 @@ def test_materialized_histories_audit_clean_and_any_corruption_is_found(
             user_id = victim.draw(st.sampled_from(sorted(users)))
             current = _online_value(store, user_id, feature)
             corrupt(store, stats, user_id, **{feature: wrong(current, feature)})
-            report = audit(store, sample=50)
+            report = store.audit(sample=50)
             assert not report.ok
             found = {f.ref: f for f in report.features}[f"stats:{feature}"]
             assert found.mismatches == 1

@@ -14,7 +14,6 @@ from audit_repo import STAMP, T0, h, user
 from embedded_store import embedded_store
 
 from skewless import Aggregation, BatchFeatureView, Field, FileSource
-from skewless.audit import audit
 from skewless.types import Float64, Int64
 
 FUNCTIONS = ("sum", "mean", "std", "count", "count_distinct", "min", "max", "last")
@@ -67,14 +66,14 @@ def test_window_features_audit_clean_and_later_events_are_lag(tmp_path: Path, se
     with embedded_store(tmp_path, T0, project="windows") as store:
         store.apply([user, tx])
         store.materialize_incremental(T0)
-        report = audit(store)
+        report = store.audit()
         assert report.ok, report.render()
         assert {f.ref for f in report.features} == {f"tx:{name}" for name in tx.feature_names}
         assert all(f.compared == 12 for f in report.features), report.render()
 
     write_events(tmp_path, seed + 100, 50, 5, 4.9, part=1)  # after T0, up to 5 hours
     with embedded_store(tmp_path, h(6), project="windows") as later:
-        report = audit(later)
+        report = later.audit()
         assert report.ok, report.render()
         assert report.views[0].at == T0
         assert report.lag[0].pending_keys > 0
@@ -85,8 +84,8 @@ def test_a_source_rewritten_after_materialization_is_skew(tmp_path: Path) -> Non
     with embedded_store(tmp_path, T0, project="windows") as store:
         store.apply([user, tx])
         store.materialize_incremental(T0)
-        assert audit(store).ok
+        assert store.audit().ok
         write_events(tmp_path, 8, 300, 0, 120, part=0)  # history changed behind its back
-        report = audit(store, ["tx:sum_amount_2d", "tx:count_amount_2d"])
+        report = store.audit(["tx:sum_amount_2d", "tx:count_amount_2d"])
         assert not report.ok
         assert all(f.mismatches > 0 and f.examples for f in report.features), report.render()

@@ -19,8 +19,6 @@ from skewless.datasets import (
     DATASETS_DIR,
     SavedDataset,
     entity_fingerprint,
-    get_dataset,
-    save_dataset,
 )
 from skewless.errors import (
     DefinitionError,
@@ -213,7 +211,7 @@ def test_a_job_without_store_says_how_to_save(store: FeatureStore) -> None:
     job = get_historical_features(store.offline_engine, store.snapshot(), entity_frame(), REFS)
     with pytest.raises(SkewlessError, match="not made by a FeatureStore"):
         job.save_dataset("train")
-    assert save_dataset(store, job, "train").rows == 24
+    assert store.save_dataset(job, "train").rows == 24
 
 
 def test_split_by_time(store: FeatureStore) -> None:
@@ -312,6 +310,10 @@ def test_datasets_in_a_postgres_registry(tmp_path: Path, postgres_url: str) -> N
     assert np.isfinite(saved.stats["score"]["mean"])
 
 
-def test_get_dataset_function_matches_the_facade(store: FeatureStore) -> None:
+def test_the_catalog_service_matches_the_facade(store: FeatureStore) -> None:
+    from skewless.datasets import DatasetCatalog
+
     store.get_historical_features(entity_frame(), REFS).save_dataset("train")
-    assert get_dataset(store, "train") == store.get_dataset("train")
+    catalog = DatasetCatalog(store.registry, store.repo_path, store.now)
+    assert catalog.get("train") == store.get_dataset("train")
+    assert catalog.all() == store.list_datasets()

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from skewless.datasets import (
+from skewless.dataset_stats import (
     HISTOGRAM_BINS,
     OTHER,
     QUANTILES,
