@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["file_identity", "write_parquet_atomically"]
+__all__ = ["file_identity", "is_temporary_file", "write_parquet_atomically"]
+
+_TEMPORARY = re.compile(r"\.[0-9a-f]{32}\.tmp")
+
+
+def is_temporary_file(path: Path) -> bool:
+    """Whether ``path`` is a temporary file of :func:`write_parquet_atomically` (one a crashed
+    writer can leave behind).
+
+    >>> is_temporary_file(Path("data/.0123456789abcdef0123456789abcdef.tmp"))
+    True
+    >>> is_temporary_file(Path("data/part-000.parquet"))
+    False
+    """
+    return _TEMPORARY.fullmatch(path.name) is not None
 
 
 def write_parquet_atomically(table: pa.Table, target: Path) -> Path:

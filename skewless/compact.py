@@ -18,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import re
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from skewless._files import is_temporary_file
 from skewless.definitions import FeatureView, PushSource
 from skewless.errors import SourceNotFoundError, UnknownObjectError
 from skewless.offline.sources import PushTarget, push_target, resolve_files
@@ -38,6 +40,9 @@ logger = logging.getLogger("skewless")
 
 _PUSHED = re.compile(r"push-\d{8}T\d{12}Z-[0-9a-f]{8}")
 _LOCK = ".skewless-compact.lock"
+STALE_TEMPORARY_SECONDS = 3600.0
+"""A temporary file untouched for this long belongs to a writer that crashed: a live push
+finishes its file in seconds, and writing it keeps its modification time fresh."""
 
 
 def is_pushed_file(path: str) -> bool:
@@ -80,6 +85,7 @@ class CompactedSource:
         files_before: pushed files before compaction.
         files_after: pushed files after compaction.
         rows: rows rewritten.
+        stale_removed: temporary files of crashed writes removed.
     """
 
     path: str
@@ -87,6 +93,7 @@ class CompactedSource:
     files_before: int
     files_after: int
     rows: int
+    stale_removed: int = 0
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,7 @@ class CompactReport:
         return "\n".join(
             f"{s.path} ({', '.join(s.views)}): {s.files_before} -> {s.files_after} pushed "
             f"files, {s.rows:,} rows rewritten"
+            + (f", {s.stale_removed} stale temporary file(s) removed" if s.stale_removed else "")
             for s in self.sources
         )
 
@@ -171,9 +179,35 @@ def _compact_source(
         merged_away += len(run) - 1
     if merged_away:
         logger.info("compacted %s: %d files merged", source.path, merged_away + 1)
+    stale = _remove_stale_temporaries(target.directory)
     return CompactedSource(
-        source.batch_source.path, tuple(views), pushed_before, pushed_before - merged_away, rows
+        source.batch_source.path,
+        tuple(views),
+        pushed_before,
+        pushed_before - merged_away,
+        rows,
+        stale,
     )
+
+
+def _remove_stale_temporaries(directory: Path) -> int:
+    """Remove the hidden temporary files that crashed writes left in ``directory`` (only those
+    untouched for :data:`STALE_TEMPORARY_SECONDS`, so a push still writing keeps its file)."""
+    cutoff = time.time() - STALE_TEMPORARY_SECONDS
+    removed = 0
+    for path in directory.iterdir() if directory.is_dir() else ():
+        if not is_temporary_file(path):
+            continue
+        try:
+            if path.stat().st_mtime >= cutoff:
+                continue
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        removed += 1
+    if removed:
+        logger.info("removed %d stale temporary file(s) from %s", removed, directory)
+    return removed
 
 
 def _merge(run: list[str]) -> int:
