@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["write_parquet_atomically"]
+__all__ = ["file_identity", "write_parquet_atomically"]
 
 
 def write_parquet_atomically(table: pa.Table, target: Path) -> Path:
@@ -35,3 +35,13 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """``(st_dev, st_ino)`` of the file at ``path``, None when there is none: a file deleted
+    or renamed over keeps its old identity in open handles, so a change means "reopen"."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino

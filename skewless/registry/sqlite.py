@@ -6,13 +6,13 @@ instead of failing, so commits of one file are serialized.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
+from skewless._files import file_identity
 from skewless.config import RepoConfig
 from skewless.errors import RegistryError, RegistryUnavailableError
 from skewless.registry.core import Registry
@@ -26,14 +26,6 @@ _URL_PREFIX = "sqlite:///"
 _UNREACHABLE = ("unable to open", "disk I/O error", "readonly database")
 """SQLite errors that mean the file cannot be used right now (removed, unreadable, a failing
 disk), rather than a mistake in the request."""
-
-
-def _identity(path: Path) -> tuple[int, int] | None:
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return None
-    return stat.st_dev, stat.st_ino
 
 
 def sqlite_path(config: RepoConfig) -> Path:
@@ -63,13 +55,13 @@ class SqliteRegistry(Registry):
     def _connection(self, *, create: bool) -> Any | None:
         # A file deleted or replaced (renamed over) under open connections would be read
         # for ever through them: notice it (one stat per call) and open the file there now.
-        if self._file is not None and _identity(self.path) != self._file:
+        if self._file is not None and file_identity(self.path) != self._file:
             self.close()
             self._cached = None
             self.generation += 1
         conn = super()._connection(create=create)
         if conn is not None and self._file is None:
-            self._file = _identity(self.path)
+            self._file = file_identity(self.path)
         return conn
 
     def close(self) -> None:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 from skewless._contracts import Merge, OnlineRow, StoredRow
+from skewless._files import file_identity
 from skewless.config import RepoConfig, SqliteOnlineConfig
 from skewless.errors import OnlineStoreUnavailableError
 
@@ -157,7 +158,7 @@ class SqliteOnlineStore:
         with self._lock:
             self._connections.append(conn)
             if self._file is None:
-                self._file = _identity(self.path)
+                self._file = file_identity(self.path)
         return conn
 
     def _reopen_if_replaced(self) -> None:
@@ -169,7 +170,7 @@ class SqliteOnlineStore:
         """
         self._checked = time.monotonic()
         opened = self._file
-        if opened is None or _identity(self.path) == opened:
+        if opened is None or file_identity(self.path) == opened:
             return
         self.close()
         self._tables.clear()
@@ -363,15 +364,6 @@ class SqliteOnlineStore:
             ):
                 self._tables.add(name)
         return self._tables.intersection(tables)
-
-
-def _identity(path: Path) -> tuple[int, int] | None:
-    """``(st_dev, st_ino)`` of the file at ``path``; None when there is none."""
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return None
-    return stat.st_dev, stat.st_ino
 
 
 def _use_wal(conn: sqlite3.Connection) -> None:
