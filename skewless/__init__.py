@@ -7,6 +7,7 @@
 
 from typing import TYPE_CHECKING
 
+from skewless._version import __version__ as __version__
 from skewless.definitions import (
     Aggregation,
     BatchFeatureView,
@@ -52,8 +53,6 @@ __all__ = [
     "StreamFeatureView",
     "on_demand_feature_view",
 ]
-
-__version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> object:

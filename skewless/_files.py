@@ -2,46 +2,89 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
+import time
 import uuid
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["file_identity", "is_temporary_file", "write_parquet_atomically"]
+__all__ = ["file_identity", "is_temporary", "remove_stale_temporaries", "write_parquet_atomically"]
 
 _TEMPORARY = re.compile(r"\.[0-9a-f]{32}\.tmp")
 
 
-def is_temporary_file(path: Path) -> bool:
-    """Whether ``path`` is a temporary file of :func:`write_parquet_atomically` (one a crashed
-    writer can leave behind).
+def is_temporary(name: str) -> bool:
+    """Whether a file name is one :func:`write_parquet_atomically` writes before its rename.
 
-    >>> is_temporary_file(Path("data/.0123456789abcdef0123456789abcdef.tmp"))
-    True
-    >>> is_temporary_file(Path("data/part-000.parquet"))
-    False
+    >>> is_temporary(".0123456789abcdef0123456789abcdef.tmp"), is_temporary("x.tmp")
+    (True, False)
     """
-    return _TEMPORARY.fullmatch(path.name) is not None
+    return _TEMPORARY.fullmatch(name) is not None
 
 
 def write_parquet_atomically(table: pa.Table, target: Path) -> Path:
     """Write ``table`` to ``target``: a hidden temporary file in the same directory, flushed to
-    disk, renamed over ``target``, then the directory flushed. Returns ``target``."""
+    disk, renamed over ``target``, then the directory flushed. Returns ``target``.
+
+    The writer holds an exclusive ``flock`` on the temporary file until the rename, so
+    :func:`remove_stale_temporaries` never removes a file that is still being written; the
+    kernel drops the lock when a writer dies, so a crashed write leaves an unlocked file.
+    """
     directory = target.parent
     directory.mkdir(parents=True, exist_ok=True)
     temporary = directory / f".{uuid.uuid4().hex}.tmp"
+    held = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
+        fcntl.flock(held, fcntl.LOCK_EX)
         pq.write_table(table, temporary)
-        _fsync(temporary)
+        os.fsync(held)  # the same file: the data pyarrow wrote reaches the disk
         os.replace(temporary, target)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+    finally:
+        os.close(held)
     _fsync(directory)
     return target
+
+
+def remove_stale_temporaries(directory: Path, older_than: float) -> int:
+    """Remove the temporary files that crashed writes left in ``directory``; how many.
+
+    A file goes only when its name is one :func:`write_parquet_atomically` gives, it was last
+    modified more than ``older_than`` seconds ago, and no live writer holds its lock.
+    """
+    try:
+        entries = list(os.scandir(directory))
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    removed = 0
+    for entry in entries:
+        if not is_temporary(entry.name) or not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            if time.time() - entry.stat().st_mtime <= older_than:
+                continue
+            handle = os.open(entry.path, os.O_RDONLY)
+        except FileNotFoundError:  # renamed into place meanwhile
+            continue
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # a live writer
+            os.close(handle)
+            continue
+        try:
+            os.unlink(entry.path)
+            removed += 1
+        except FileNotFoundError:
+            pass
+        finally:
+            os.close(handle)
+    return removed
 
 
 def _fsync(path: Path) -> None:

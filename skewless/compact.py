@@ -8,6 +8,10 @@ atomic replace), so it sorts exactly where the run sorted. The other files of th
 removed afterwards; a reader in between sees some rows twice, each copy no later than the
 original winner's, which changes no point-in-time answer.
 
+Compaction also removes the hidden temporary files that crashed writes left in those
+directories: files older than ``stale_after`` that no live writer holds (see
+:func:`skewless._files.remove_stale_temporaries`).
+
 Example:
     >>> CompactReport(()).render()
     'no pushed files to compact'
@@ -18,31 +22,38 @@ from __future__ import annotations
 import fcntl
 import logging
 import re
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from skewless._files import is_temporary_file
+from skewless._files import remove_stale_temporaries
 from skewless.definitions import FeatureView, PushSource
-from skewless.errors import SourceNotFoundError, UnknownObjectError
+from skewless.errors import SkewlessError, SourceNotFoundError, UnknownObjectError
 from skewless.offline.sources import PushTarget, push_target, resolve_files
 from skewless.push import write_parquet_atomically
 from skewless.registry.snapshot import RegistrySnapshot
 
-__all__ = ["CompactReport", "CompactedSource", "compact", "is_pushed_file", "pushed_runs"]
+__all__ = [
+    "STALE_AFTER",
+    "CompactReport",
+    "CompactedSource",
+    "compact",
+    "is_pushed_file",
+    "pushed_runs",
+]
+
+STALE_AFTER = timedelta(hours=1)
+"""How old an unlocked temporary file must be before compaction removes it."""
 
 logger = logging.getLogger("skewless")
 
 _PUSHED = re.compile(r"push-\d{8}T\d{12}Z-[0-9a-f]{8}")
 _LOCK = ".skewless-compact.lock"
-STALE_TEMPORARY_SECONDS = 3600.0
-"""A temporary file untouched for this long belongs to a writer that crashed: a live push
-finishes its file in seconds, and writing it keeps its modification time fresh."""
 
 
 def is_pushed_file(path: str) -> bool:
@@ -85,7 +96,7 @@ class CompactedSource:
         files_before: pushed files before compaction.
         files_after: pushed files after compaction.
         rows: rows rewritten.
-        stale_removed: temporary files of crashed writes removed.
+        temporaries_removed: stale temporary files of crashed writes removed.
     """
 
     path: str
@@ -93,7 +104,7 @@ class CompactedSource:
     files_before: int
     files_after: int
     rows: int
-    stale_removed: int = 0
+    temporaries_removed: int = 0
 
 
 @dataclass(frozen=True)
@@ -102,14 +113,20 @@ class CompactReport:
 
     sources: tuple[CompactedSource, ...]
 
+    @property
+    def temporaries_removed(self) -> int:
+        """Stale temporary files removed, over every source."""
+        return sum(s.temporaries_removed for s in self.sources)
+
     def render(self) -> str:
-        """One line per source, e.g. ``data/events (events): 12 -> 1 pushed files, 340 rows``."""
+        """One line per source, e.g. ``data/events (events): 12 -> 1 pushed files, 340 rows
+        rewritten, 2 stale temporary files removed``."""
         if not self.sources:
             return "no pushed files to compact"
         return "\n".join(
             f"{s.path} ({', '.join(s.views)}): {s.files_before} -> {s.files_after} pushed "
-            f"files, {s.rows:,} rows rewritten"
-            + (f", {s.stale_removed} stale temporary file(s) removed" if s.stale_removed else "")
+            f"files, {s.rows:,} rows rewritten, {s.temporaries_removed} stale temporary "
+            f"file{'' if s.temporaries_removed == 1 else 's'} removed"
             for s in self.sources
         )
 
@@ -123,6 +140,7 @@ def compact(
     feature_views: Sequence[str] | None = None,
     *,
     min_files: int = 2,
+    stale_after: timedelta = STALE_AFTER,
 ) -> CompactReport:
     """Merge adjacent pushed files of the batch sources of push-fed views.
 
@@ -131,10 +149,18 @@ def compact(
         repo_path: relative source paths resolve against it.
         feature_views: only the sources of these views (default: every push-fed view).
         min_files: the fewest adjacent pushed files worth merging.
+        stale_after: remove temporary files of crashed writes older than this (a file a
+            live writer holds is never removed, whatever its age).
 
     Raises:
         UnknownObjectError: a named view does not exist or is not fed by a push source.
+        SkewlessError: ``stale_after`` is negative.
     """
+    if not isinstance(stale_after, timedelta) or stale_after < timedelta(0):
+        raise SkewlessError(
+            f"stale_after must be a non-negative timedelta, got {stale_after!r}: temporary "
+            "files older than it are removed"
+        )
     sources: dict[str, tuple[PushSource, list[str]]] = {}
     for view in _views(snapshot, feature_views):
         assert isinstance(view.source, PushSource)
@@ -145,7 +171,11 @@ def compact(
     for source, views in sources.values():
         target = push_target(source, repo_path)
         with _locked(target.directory):
-            done.append(_compact_source(source, views, target, repo_path, min_files))
+            compacted = _compact_source(source, views, target, repo_path, min_files)
+            removed = remove_stale_temporaries(target.directory, stale_after.total_seconds())
+            if removed:
+                logger.info("removed %d stale temporary files in %s", removed, target.directory)
+            done.append(replace(compacted, temporaries_removed=removed))
     return CompactReport(tuple(done))
 
 
@@ -179,35 +209,9 @@ def _compact_source(
         merged_away += len(run) - 1
     if merged_away:
         logger.info("compacted %s: %d files merged", source.path, merged_away + 1)
-    stale = _remove_stale_temporaries(target.directory)
     return CompactedSource(
-        source.batch_source.path,
-        tuple(views),
-        pushed_before,
-        pushed_before - merged_away,
-        rows,
-        stale,
+        source.batch_source.path, tuple(views), pushed_before, pushed_before - merged_away, rows
     )
-
-
-def _remove_stale_temporaries(directory: Path) -> int:
-    """Remove the hidden temporary files that crashed writes left in ``directory`` (only those
-    untouched for :data:`STALE_TEMPORARY_SECONDS`, so a push still writing keeps its file)."""
-    cutoff = time.time() - STALE_TEMPORARY_SECONDS
-    removed = 0
-    for path in directory.iterdir() if directory.is_dir() else ():
-        if not is_temporary_file(path):
-            continue
-        try:
-            if path.stat().st_mtime >= cutoff:
-                continue
-            path.unlink()
-        except FileNotFoundError:
-            continue
-        removed += 1
-    if removed:
-        logger.info("removed %d stale temporary file(s) from %s", removed, directory)
-    return removed
 
 
 def _merge(run: list[str]) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -245,12 +245,16 @@ class FeatureStore:
 
         return write_view_online(self._push_context(), feature_view_name, df)
 
-    def compact(self, feature_views: Sequence[str] | None = None) -> CompactReport:
+    def compact(
+        self, feature_views: Sequence[str] | None = None, stale_after: timedelta | None = None
+    ) -> CompactReport:
         """Merge the small files offline pushes left in the batch sources of push-fed views
-        (all of them, or those of ``feature_views``) without changing any answer."""
-        from skewless.compact import compact
+        (all of them, or those of ``feature_views``) without changing any answer, and remove
+        temporary files of crashed writes older than ``stale_after`` (default one hour)."""
+        from skewless.compact import STALE_AFTER, compact
 
-        return compact(self.snapshot(), self.repo_path, feature_views)
+        stale = STALE_AFTER if stale_after is None else stale_after
+        return compact(self.snapshot(), self.repo_path, feature_views, stale_after=stale)
 
     def get_online_features(
         self,

@@ -7,6 +7,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
@@ -32,14 +33,24 @@ def compact(
             show_default=False,
         ),
     ] = None,
+    stale_after: Annotated[
+        float,
+        typer.Option(
+            "--stale-after",
+            min=0,
+            help="Remove temporary files of crashed writes older than this many seconds "
+            "(never one a live writer holds).",
+        ),
+    ] = 3600,
 ) -> None:
     """Merge the small Parquet files that offline pushes left, without changing any answer.
 
     Adjacent pushed files of a batch source become one file that sorts where they sorted,
-    with their rows in the same order.
+    with their rows in the same order. Temporary files that crashed writes left beside them
+    are removed.
     """
     with open_store(ctx) as store:
-        report = store.compact(views or None)
+        report = store.compact(views or None, stale_after=timedelta(seconds=stale_after))
     out = console()
     for line in report.render().splitlines():
         out.print(Text(line))

@@ -34,7 +34,7 @@ app = typer.Typer(
 
 def _show_version(value: bool) -> None:
     if value:
-        from skewless import __version__
+        from skewless._version import __version__
 
         typer.echo(f"skewless {__version__}")
         raise typer.Exit()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from skewless.definitions._names import check_identifier, check_tags
 from skewless.definitions.sources import FileFormat, FileSource
@@ -46,6 +46,16 @@ class PushSource:
     description: str = ""
     tags: Mapping[str, str] = field(default_factory=dict)
     owner: str = ""
+
+    # Subclasses stored under a spec ``type`` of their own register it (``class
+    # KafkaSource(PushSource, spec_type="kafka")``), so :func:`source_from_spec` rebuilds them
+    # without this module importing its subclasses.
+    _subclass_by_spec_type: ClassVar[dict[str, type[PushSource]]] = {}
+
+    def __init_subclass__(cls, spec_type: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if spec_type is not None:
+            PushSource._subclass_by_spec_type[spec_type] = cls
 
     def __init__(
         self,
@@ -113,10 +123,10 @@ class PushSource:
 
 def source_from_spec(spec: Mapping[str, Any]) -> FileSource | PushSource:
     """Rebuild a view's source from its spec (``type`` is ``file``, ``push`` or ``kafka``)."""
-    if spec.get("type") == "push":
+    kind = spec.get("type")
+    if kind == "push":
         return PushSource.from_spec(spec)
-    if spec.get("type") == "kafka":
-        from skewless.definitions.stream import KafkaSource
-
-        return KafkaSource.from_spec(spec)
+    subclass = PushSource._subclass_by_spec_type.get(kind) if isinstance(kind, str) else None
+    if subclass is not None:
+        return subclass.from_spec(spec)
     return FileSource.from_spec(spec)

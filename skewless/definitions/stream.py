@@ -23,7 +23,7 @@ from skewless.errors import DefinitionError
 __all__ = ["KafkaSource", "StreamFeatureView"]
 
 
-class KafkaSource(PushSource):
+class KafkaSource(PushSource, spec_type="kafka"):
     """Rows from a Kafka topic, with history in ``batch_source`` (required here).
 
     Example:

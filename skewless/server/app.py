@@ -219,7 +219,7 @@ class _Server:
 
     async def openapi(self, request: Request) -> Response:
         if self._openapi is None:
-            from skewless import __version__
+            from skewless._version import __version__
 
             doc = openapi_document(f"skewless feature server ({self.store.project})", __version__)
             self._openapi = orjson.dumps(doc)

@@ -170,8 +170,8 @@ def test_compact_removes_temporary_files_of_crashed_pushes(tmp_path: Path) -> No
     store = open_store(tmp_path)
     before = answers(store)
     report = store.compact()
-    assert report.sources[0].stale_removed == 1
-    assert "1 stale temporary file(s) removed" in report.render()
+    assert report.sources[0].temporaries_removed == 1
+    assert "1 stale temporary file removed" in report.render()
     assert not old.exists() and fresh.exists()
     assert answers(store) == before
     store.close()

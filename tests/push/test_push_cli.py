@@ -47,9 +47,15 @@ def repo(tmp_path: Path) -> Path:
 def test_compact_prints_one_line_per_source(repo: Path) -> None:
     result = run("-r", repo, "compact")
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.strip() == "data/events (events): 3 -> 1 pushed files, 3 rows rewritten"
+    assert result.stdout.strip() == (
+        "data/events (events): 3 -> 1 pushed files, 3 rows rewritten, "
+        "0 stale temporary files removed"
+    )
     again = run("-r", repo, "compact", "--views", "events")
-    assert again.stdout.strip() == "data/events (events): 1 -> 1 pushed files, 0 rows rewritten"
+    assert again.stdout.strip() == (
+        "data/events (events): 1 -> 1 pushed files, 0 rows rewritten, "
+        "0 stale temporary files removed"
+    )
 
 
 def test_compact_unknown_view(repo: Path) -> None:
