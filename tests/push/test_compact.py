@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -125,4 +130,48 @@ def test_compact_names_only_push_fed_views(tmp_path: Path) -> None:
     with pytest.raises(UnknownObjectError, match="'plain' are not fed by a push source"):
         store.compact(["plain"])
     assert history_table([]).num_rows == 0
+    store.close()
+
+
+_CRASHING_PUSH = """
+import os, signal, sys
+from pathlib import Path
+sys.path[:0] = [sys.argv[2], str(Path(sys.argv[2]).parent)]
+from push_repo import h, open_store
+store = open_store(Path(sys.argv[1]))
+# The process dies between writing its temporary file and renaming it, as in a power cut.
+os.replace = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+store.push("events_push", [{"user_id": 1, "event_timestamp": h(2), "score": 3,
+                            "label": None, "amount": None}], to="offline")
+"""
+
+
+def _crash_a_push(root: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _CRASHING_PUSH, str(root), str(Path(__file__).parent)],
+        capture_output=True,
+        timeout=120,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr.decode()
+
+
+def test_compact_removes_temporary_files_of_crashed_pushes(tmp_path: Path) -> None:
+    write_history(tmp_path, [{"user_id": 1, "ts": h(0), "score": 1}])
+    store = open_store(tmp_path)
+    store.apply([USER, events_view()])
+    store.close()
+    directory = tmp_path / "data" / "events"
+    _crash_a_push(tmp_path)
+    (old,) = [p for p in directory.iterdir() if p.name.endswith(".tmp")]
+    hours_ago = time.time() - 2 * 3600
+    os.utime(old, (hours_ago, hours_ago))
+    _crash_a_push(tmp_path)  # a second one, as fresh as a push still being written
+    (fresh,) = [p for p in directory.iterdir() if p.name.endswith(".tmp") and p != old]
+    store = open_store(tmp_path)
+    before = answers(store)
+    report = store.compact()
+    assert report.sources[0].temporaries_removed == 1
+    assert "1 stale temporary file removed" in report.render()
+    assert not old.exists() and fresh.exists()
+    assert answers(store) == before
     store.close()
