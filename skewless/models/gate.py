@@ -4,7 +4,9 @@ A gate measures quality (f1/precision/recall/AUC for a classifier, RMSE/MAE for 
 regressor), the p99 latency of single-row predictions, the model's size, and the
 regression of its primary metric against a baseline version (``production``), then checks
 each against the thresholds given. The report is what CI keeps (``to_dict()`` is its JSON)
-and what ``promote(..., gate_report=...)`` requires to have passed.
+and what ``promote(..., gate_report=...)`` requires to have passed. Each report carries its
+digest, which the gate also records on the model version in MLflow, so that only the
+version's latest, unchanged gate report promotes it (:mod:`skewless.models.gate_binding`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from skewless.errors import GateInputError, UnknownModelError
+from skewless.models.gate_binding import DIGEST_KEY, GATE_TAG, report_digest
 from skewless.models.lineage import Lineage, infer_label
 from skewless.models.metrics import classification_metrics, regression_metrics
 from skewless.models.registry import _all_versions, _version, resolve_store
@@ -89,7 +92,12 @@ class GateReport:
     def passed(self) -> bool:
         return all(c.passed for c in self.checks)
 
-    def to_dict(self) -> dict[str, Any]:
+    @property
+    def digest(self) -> str:
+        """sha256 of the report's canonical JSON (its ``report_sha256``)."""
+        return report_digest(self._content())
+
+    def _content(self) -> dict[str, Any]:
         return {
             "passed": self.passed,
             "model": self.model,
@@ -99,6 +107,11 @@ class GateReport:
             "notes": self.notes,
             "created_at": self.created_at,
         }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-able data, with its digest under ``report_sha256``."""
+        content = self._content()
+        return {**content, DIGEST_KEY: report_digest(content)}
 
 
 @dataclass
@@ -312,6 +325,22 @@ def run_gate(
             checks.append(
                 _baseline_check(client, name, loaded, task, metrics, t, saved, x, y, notes)
             )
+        report = _report(name, loaded, task, lineage, saved, metrics, checks, notes)
+        # Recorded where only the tracking server's writers reach: promote compares with it.
+        client.set_model_version_tag(name, str(loaded.version.version), GATE_TAG, report.digest)
+    return report
+
+
+def _report(
+    name: str,
+    loaded: _Loaded,
+    task: str,
+    lineage: Lineage | None,
+    saved: SavedDataset,
+    metrics: dict[str, float | None],
+    checks: list[Check],
+    notes: list[str],
+) -> GateReport:
     number = int(loaded.version.version)
     return GateReport(
         model={

@@ -7,7 +7,6 @@ production carries the tag ``archived=true`` and no alias; any other version is 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from skewless.errors import ModelRegistryError, UnknownModelError
+from skewless.models.gate_binding import check_gate_report, load_gate_report
 from skewless.models.lineage import Lineage
 from skewless.models.tracking import Tracking, tracking_for
 
@@ -279,34 +279,6 @@ class PromotionResult:
     deleted: tuple[int, ...]
 
 
-def _check_gate_report(report: str | Path | dict[str, Any], name: str, version: int) -> None:
-    if isinstance(report, dict):
-        data = report
-    else:
-        path = Path(report)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise ModelRegistryError(
-                f"gate report {str(path)!r} does not exist: run `skewless gate {name} ... "
-                f"--report {path}` first"
-            ) from None
-        except (OSError, ValueError) as exc:
-            raise ModelRegistryError(f"gate report {str(path)!r} is not readable: {exc}") from None
-    model = data.get("model", {}) if isinstance(data, dict) else {}
-    if model.get("name") != name or str(model.get("version")) != str(version):
-        raise ModelRegistryError(
-            f"the gate report is for model {model.get('name')!r} version "
-            f"{model.get('version')}, not {name!r} version {version}: gate this version first"
-        )
-    if data.get("passed") is not True:
-        failed = [c.get("name") for c in data.get("checks", []) if not c.get("passed")]
-        raise ModelRegistryError(
-            f"model {name!r} version {version} failed its gate ({', '.join(map(str, failed))}): "
-            "nothing was promoted"
-        )
-
-
 def promote(
     name: str,
     version: str | int,
@@ -324,8 +296,9 @@ def promote(
     (default ``mlflow.keep_versions``, 3), never one that holds an alias.
 
     Args:
-        gate_report: a gate report (path or dict); the promotion is refused unless it
-            passed, for this very version.
+        gate_report: a gate report (path or dict); the promotion is refused unless it is
+            this version's latest gate report, unchanged, and passed (see
+            :mod:`skewless.models.gate_binding`).
 
     Raises:
         UnknownModelError: no such model or version.
@@ -334,15 +307,16 @@ def promote(
     stage = str(to).strip().lower()
     if stage not in STAGES:
         raise ModelRegistryError(f"cannot promote to {to!r}: use one of {', '.join(STAGES)}")
-    _, tracking = _tracking(store)
+    s, tracking = _tracking(store)
     keep = tracking.keep_versions if keep is None else keep
     if keep < 1:
         raise ModelRegistryError(f"keep is {keep}: keep at least 1 version")
+    report = load_gate_report(gate_report, name) if gate_report is not None else None
     with tracking.active() as client:
         mv = _version(client, name, version)
         number = int(mv.version)
-        if gate_report is not None:
-            _check_gate_report(gate_report, name, number)
+        if report is not None:
+            check_gate_report(report, name, mv, s)
         previous: int | None = None
         try:
             held = client.get_model_version_by_alias(name, stage)
