@@ -15,6 +15,9 @@ __all__ = [
     "FeatureServerError",
     "GateInputError",
     "MaterializationError",
+    "MissingEntitiesError",
+    "ModelLineageError",
+    "ModelPredictionError",
     "ModelRegistryError",
     "OnDemandFeatureError",
     "OnlineStoreError",
@@ -188,3 +191,24 @@ class GateInputError(SkewlessError, ValueError):
 
 class EmbeddingsUnavailableError(SkewlessError, ImportError):
     """The embeddings extra is not installed (``pip install 'skewless[embeddings]'``)."""
+
+
+class ModelLineageError(ModelRegistryError):
+    """A model cannot be served: it has no lineage, or the definitions it was trained on
+    changed in the registry since."""
+
+
+class MissingEntitiesError(EntityFrameError):
+    """Entities without stored features (NOT_FOUND or OUTSIDE_MAX_AGE) under ``--missing error``.
+
+    Attributes:
+        keys: the entity keys (one mapping of join key to value each) that were missing.
+    """
+
+    def __init__(self, message: str, keys: list[dict[str, object]] | None = None) -> None:
+        super().__init__(message)
+        self.keys = keys or []
+
+
+class ModelPredictionError(SkewlessError):
+    """The model raised while predicting: a fault of the model, not of the request."""

@@ -69,6 +69,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "lifecycle, serving and ops",
         (
             "skewless.models",
+            "skewless.serving",
             "skewless.server",
             "skewless.cli",
             "skewless.demo",

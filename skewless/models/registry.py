@@ -30,8 +30,10 @@ __all__ = [
     "apply_retention",
     "get_features_for",
     "get_model_version",
+    "get_version_info",
     "list_model_versions",
     "load_model",
+    "load_version",
     "model_lineage",
     "promote",
     "required_features",
@@ -184,9 +186,22 @@ def get_model_version(
         UnknownModelError: no such model, version or alias.
     """
     _, tracking = _tracking(store)
+    return get_version_info(tracking, name, version)
+
+
+def get_version_info(tracking: Tracking, name: str, version: str | int) -> ModelVersionInfo:
+    """:func:`get_model_version` on a :class:`Tracking` (for services that hold no store)."""
     with tracking.active() as client:
         mv = _version(client, name, version)
         return ModelVersionInfo.from_mlflow(mv, _aliases(client, name).get(int(mv.version), []))
+
+
+def load_version(tracking: Tracking, name: str, version: int) -> Any:
+    """Version number ``version`` of ``name`` as an ``mlflow.pyfunc`` model."""
+    with tracking.active():
+        import mlflow.pyfunc
+
+        return mlflow.pyfunc.load_model(f"models:/{name}/{int(version)}")
 
 
 def list_model_versions(name: str, store: FeatureStore | None = None) -> list[ModelVersionInfo]:

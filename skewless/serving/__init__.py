@@ -1,0 +1,36 @@
+"""The prediction path: a registered model served with the features it was trained on.
+
+A served model is one MLflow version with its lineage; its features are read online by the
+refs the lineage records, requests that arrive together are scored in one batch, answers can
+be cached by exact feature vector and are logged for monitoring. ``skewless models serve``
+puts this behind HTTP (:mod:`skewless.server.predict_app`). See docs/serving.md.
+"""
+
+from skewless.serving.batching import PredictionBatcher
+from skewless.serving.cache import MemoryCache, PredictionCache, RedisCache, cache_from_spec
+from skewless.serving.features import MISSING_POLICIES, FeatureFetcher, FetchedFeatures
+from skewless.serving.model import ServedModel, check_lineage, load_served_model
+from skewless.serving.records import Prediction, PredictionRequest
+from skewless.serving.reference import DEFAULT_ALIAS, ModelRef, parse_model_ref
+from skewless.serving.service import PredictionService, PredictionSink
+
+__all__ = [
+    "DEFAULT_ALIAS",
+    "MISSING_POLICIES",
+    "FeatureFetcher",
+    "FetchedFeatures",
+    "MemoryCache",
+    "ModelRef",
+    "Prediction",
+    "PredictionBatcher",
+    "PredictionCache",
+    "PredictionRequest",
+    "PredictionService",
+    "PredictionSink",
+    "RedisCache",
+    "ServedModel",
+    "cache_from_spec",
+    "check_lineage",
+    "load_served_model",
+    "parse_model_ref",
+]

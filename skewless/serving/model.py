@@ -1,0 +1,227 @@
+"""The model a prediction server holds: one registered version, loaded, with its lineage.
+
+:func:`load_served_model` resolves a :class:`~skewless.serving.reference.ModelRef` on MLflow,
+loads the version as ``mlflow.pyfunc`` (what ``skewless.models.load_model`` returns), and
+checks that every feature view the model was trained on still has the definition recorded in
+its lineage (:func:`check_lineage`): a model is never fed values of a changed definition.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from skewless.errors import ModelLineageError, ModelPredictionError
+from skewless.models.lineage import Lineage
+from skewless.models.registry import ModelVersionInfo, get_version_info, load_version
+from skewless.serving.reference import ModelRef
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from skewless.models.tracking import Tracking
+    from skewless.registry.records import ObjectRecord, ObjectVersion
+
+__all__ = ["ServedModel", "check_lineage", "load_served_model", "resolve_version"]
+
+_VIEW_KINDS = ("feature_view", "on_demand_feature_view")
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A loaded model version.
+
+    Attributes:
+        ref: what was asked for (an alias is followed when it moves).
+        info: the registered version.
+        lineage: what it was trained on.
+        model: the ``mlflow.pyfunc`` model.
+    """
+
+    ref: ModelRef
+    info: ModelVersionInfo
+    lineage: Lineage
+    model: Any
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def version(self) -> int:
+        return self.info.version
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.lineage.task == "classifier"
+
+    def describe(self) -> dict[str, Any]:
+        """Name, version, aliases and lineage, as ``GET /model`` answers them."""
+        lineage = self.lineage
+        return {
+            "name": self.name,
+            "version": str(self.version),
+            "requested": str(self.ref),
+            "aliases": list(self.info.aliases),
+            "run_id": self.info.run_id,
+            "task": lineage.task,
+            "lineage": {
+                "dataset": lineage.dataset,
+                "dataset_fingerprint": lineage.dataset_fingerprint,
+                "feature_service": lineage.feature_service,
+                "feature_refs": list(lineage.feature_refs),
+                "feature_columns": list(lineage.feature_columns),
+                "feature_versions": dict(lineage.feature_versions),
+                "label": lineage.label,
+                "project": lineage.project,
+            },
+        }
+
+    def predict(self, frame: pd.DataFrame) -> tuple[list[Any], list[list[float]] | None]:
+        """``(predictions, probabilities)`` for the rows of ``frame`` (the model's input
+        columns, in order). Predictions are what the ``pyfunc`` model returns; probabilities
+        come from the underlying estimator's ``predict_proba`` when it has one.
+
+        Raises:
+            ModelPredictionError: the model raised.
+        """
+        try:
+            predictions = _as_list(self.model.predict(frame))
+            probabilities = self._probabilities(frame)
+        except Exception as exc:
+            raise ModelPredictionError(
+                f"model {self.name!r} version {self.version} failed to predict: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        if len(predictions) != len(frame):
+            raise ModelPredictionError(
+                f"model {self.name!r} version {self.version} returned {len(predictions)} "
+                f"predictions for {len(frame)} rows"
+            )
+        return predictions, probabilities
+
+    def _probabilities(self, frame: pd.DataFrame) -> list[list[float]] | None:
+        if not self.is_classifier:
+            return None
+        estimator = _estimator(self.model)
+        proba = getattr(estimator, "predict_proba", None)
+        if proba is None:
+            return None
+        return [[float(p) for p in row] for row in proba(frame)]
+
+    @property
+    def classes(self) -> list[Any] | None:
+        """The classes, in the order of each probability row (None for a regressor)."""
+        classes = getattr(_estimator(self.model), "classes_", None)
+        return None if classes is None else _as_list(classes)
+
+
+def _estimator(model: Any) -> Any:
+    """The object under an ``mlflow.pyfunc`` model: the estimator, or a wrapped predictor."""
+    raw = model
+    getter = getattr(model, "get_raw_model", None)
+    if getter is not None:
+        try:
+            raw = getter()
+        except Exception:
+            raw = model
+    return getattr(raw, "model", raw)  # skewless' PredictorModel wraps the user's object
+
+
+def _as_list(values: Any) -> list[Any]:
+    if hasattr(values, "to_numpy"):
+        values = values.to_numpy()
+    if hasattr(values, "ndim") and getattr(values, "ndim", 1) > 1 and values.shape[1] == 1:
+        values = values[:, 0]
+    if hasattr(values, "tolist"):
+        return list(values.tolist())
+    return list(values)
+
+
+def _hash_version(history: Sequence[ObjectVersion], digest: str) -> str:
+    for entry in history:
+        if entry.hash == digest and not entry.removed:
+            return f"version {entry.version}, {digest[:12]}"
+    return digest[:12]
+
+
+def check_lineage(
+    name: str,
+    version: int,
+    lineage: Lineage,
+    records: Mapping[tuple[str, str], ObjectRecord],
+    history: Any = None,
+) -> None:
+    """Refuse a model whose training definitions are not the registry's current ones.
+
+    Args:
+        records: the registry's current objects, ``(kind, name) -> record``.
+        history: ``registry.history`` (to name the trained-on version by number), optional.
+
+    Raises:
+        ModelLineageError: a view the model uses was changed or removed, naming the view, the
+            definition the model was trained on and the registry's current one.
+    """
+    problems = []
+    for view, digest in sorted(lineage.feature_versions.items()):
+        current = next(
+            (records[(kind, view)] for kind in _VIEW_KINDS if (kind, view) in records), None
+        )
+        if current is not None and current.hash == digest:
+            continue
+        trained = digest[:12]
+        if history is not None:
+            try:
+                trained = _hash_version(history(view), digest)
+            except Exception:
+                trained = digest[:12]
+        if current is None:
+            problems.append(f"view {view!r} (trained on {trained}) is no longer in the registry")
+        else:
+            problems.append(
+                f"view {view!r} was trained on definition {trained} but the registry has "
+                f"version {current.version}, {current.hash[:12]}"
+            )
+    if problems:
+        raise ModelLineageError(
+            f"model {name!r} version {version} cannot be served: "
+            + "; ".join(problems)
+            + ". Retrain it on the current definitions and log it again, or apply the "
+            "definitions it was trained on"
+        )
+
+
+def resolve_version(tracking: Tracking, ref: ModelRef) -> ModelVersionInfo:
+    """The version ``ref`` names now (an alias resolved on MLflow)."""
+    return get_version_info(tracking, ref.name, ref.version)
+
+
+_LOAD_LOCK = threading.Lock()  # MLflow's URIs are process-wide state while a client is active
+
+
+def load_served_model(
+    tracking: Tracking,
+    ref: ModelRef,
+    records: Mapping[tuple[str, str], ObjectRecord],
+    history: Any = None,
+    info: ModelVersionInfo | None = None,
+) -> ServedModel:
+    """Resolve ``ref``, check its lineage against ``records``, and load it.
+
+    Raises:
+        UnknownModelError: no such model, version or alias.
+        ModelLineageError: the version has no lineage, or its definitions changed.
+    """
+    with _LOAD_LOCK:
+        found = info or resolve_version(tracking, ref)
+        if found.lineage is None:
+            raise ModelLineageError(
+                f"model {found.name!r} version {found.version} carries no skewless lineage, so "
+                "the server cannot know which features to fetch: log it with "
+                "skewless.models.log_model(model, NAME, dataset=DATASET, store=store)"
+            )
+        check_lineage(found.name, found.version, found.lineage, records, history)
+        model = load_version(tracking, found.name, found.version)
+    return ServedModel(ref=ref, info=found, lineage=found.lineage, model=model)
