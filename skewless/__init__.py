@@ -31,6 +31,7 @@ from skewless.store import FeatureStore
 
 if TYPE_CHECKING:
     from skewless.client import Client
+    from skewless.prediction_client import PredictionClient
 
 __all__ = [
     "Aggregation",
@@ -47,6 +48,7 @@ __all__ = [
     "KafkaSource",
     "LabelView",
     "OnDemandFeatureView",
+    "PredictionClient",
     "Project",
     "PushSource",
     "RequestSource",
@@ -61,4 +63,8 @@ def __getattr__(name: str) -> object:
         from skewless.client import Client
 
         return Client
+    if name == "PredictionClient":
+        from skewless.prediction_client import PredictionClient
+
+        return PredictionClient
     raise AttributeError(f"module 'skewless' has no attribute {name!r}")

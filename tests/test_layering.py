@@ -74,6 +74,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "skewless.cli",
             "skewless.demo",
             "skewless.client",
+            "skewless.prediction_client",
             "skewless.ingest",
         ),
     ),

@@ -22,6 +22,7 @@ def test_top_level_names() -> None:
         "KafkaSource",
         "LabelView",
         "OnDemandFeatureView",
+        "PredictionClient",
         "Project",
         "PushSource",
         "RequestSource",

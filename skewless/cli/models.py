@@ -11,6 +11,7 @@ from rich.text import Text
 
 from skewless.cli._context import console, guarded, open_store, status
 from skewless.cli._tables import fmt_time
+from skewless.cli.models_serve import serve_model
 
 __all__ = ["app", "features", "list_versions", "promote"]
 
@@ -120,3 +121,4 @@ def features(
 app.command("list")(list_versions)
 app.command("promote")(promote)
 app.command("features")(features)
+app.command("serve")(serve_model)

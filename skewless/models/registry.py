@@ -190,18 +190,25 @@ def get_model_version(
 
 
 def get_version_info(tracking: Tracking, name: str, version: str | int) -> ModelVersionInfo:
-    """:func:`get_model_version` on a :class:`Tracking` (for services that hold no store)."""
-    with tracking.active() as client:
-        mv = _version(client, name, version)
-        return ModelVersionInfo.from_mlflow(mv, _aliases(client, name).get(int(mv.version), []))
+    """:func:`get_model_version` on a :class:`Tracking` (for services that hold no store).
+
+    Leaves MLflow's process-wide URIs alone, so it is safe in a background thread."""
+    client = tracking.client()
+    mv = _version(client, name, version)
+    return ModelVersionInfo.from_mlflow(mv, _aliases(client, name).get(int(mv.version), []))
 
 
 def load_version(tracking: Tracking, name: str, version: int) -> Any:
-    """Version number ``version`` of ``name`` as an ``mlflow.pyfunc`` model."""
-    with tracking.active():
-        import mlflow.pyfunc
+    """Version number ``version`` of ``name`` as an ``mlflow.pyfunc`` model (loaded from
+    its artifact location, without touching MLflow's process-wide URIs)."""
+    import mlflow.pyfunc
 
-        return mlflow.pyfunc.load_model(f"models:/{name}/{int(version)}")
+    client = tracking.client()
+    uri = client.get_model_version_download_uri(name, str(int(version)))
+    if uri.startswith(("mlflow-artifacts:", "models:", "runs:")):
+        with tracking.active():  # resolved through the tracking server
+            return mlflow.pyfunc.load_model(uri)
+    return mlflow.pyfunc.load_model(uri)
 
 
 def list_model_versions(name: str, store: FeatureStore | None = None) -> list[ModelVersionInfo]:

@@ -86,6 +86,17 @@ class Tracking:
                     "(mlflow server ...) or fix mlflow.tracking_uri in feature_store.yaml"
                 ) from None
 
+    def client(self) -> Any:
+        """An ``MlflowClient`` on this repository's URIs that leaves MLflow's process-wide
+        URIs alone, so a thread (a server's watcher) may use it while others use
+        :meth:`active`."""
+        if not mlflow_available():
+            raise ModelRegistryError(f"the model registry needs MLflow: {MLFLOW_HINT}")
+        self.check_reachable()
+        from mlflow import MlflowClient
+
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
+
     @contextmanager
     def active(self) -> Iterator[Any]:
         """MLflow pointed at this repository for the duration; yields an ``MlflowClient``.

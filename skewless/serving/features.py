@@ -16,6 +16,7 @@ from skewless.errors import EntityFrameError
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
     from skewless.models.lineage import Lineage
     from skewless.online_response import OnlineResponse
@@ -38,12 +39,22 @@ class FetchedFeatures:
     """The model's inputs for a list of entities.
 
     Attributes:
-        frame: the input columns in the model's order, one row per entity.
+        table: the input columns in the model's order, one row per entity, with the
+            features' declared types.
         missing: indexes of the entities with a NOT_FOUND or OUTSIDE_MAX_AGE feature.
     """
 
-    frame: pd.DataFrame
+    table: pa.Table
     missing: list[int]
+
+    def frame(self, rows: list[int] | None = None) -> pd.DataFrame:
+        """The model's input frame of ``rows`` (all by default), typed as ``to_df`` types
+        an online read: an integer feature stays integer unless one of these rows is null.
+        """
+        table = (
+            self.table if rows is None or len(rows) == len(self.table) else (self.table.take(rows))
+        )
+        return table.to_pandas()
 
 
 class FeatureFetcher:
@@ -94,5 +105,4 @@ class FeatureFetcher:
                 if status in _MISSING_STATUSES
             }
         )
-        frame = response.to_df()[self._columns]
-        return FetchedFeatures(frame, missing)
+        return FetchedFeatures(response.to_arrow().select(self._columns), missing)

@@ -151,7 +151,7 @@ def check_lineage(
     name: str,
     version: int,
     lineage: Lineage,
-    records: Mapping[tuple[str, str], ObjectRecord],
+    records: Mapping[Any, ObjectRecord],
     history: Any = None,
 ) -> None:
     """Refuse a model whose training definitions are not the registry's current ones.
@@ -204,7 +204,7 @@ _LOAD_LOCK = threading.Lock()  # MLflow's URIs are process-wide state while a cl
 def load_served_model(
     tracking: Tracking,
     ref: ModelRef,
-    records: Mapping[tuple[str, str], ObjectRecord],
+    records: Mapping[Any, ObjectRecord],
     history: Any = None,
     info: ModelVersionInfo | None = None,
 ) -> ServedModel:

@@ -45,6 +45,11 @@ def parse_model_ref(text: str, version: str | int | None = None) -> ModelRef:
     """
     raw = str(text).strip()
     name, at, alias = raw.partition("@")
+    if at and not alias.strip():
+        raise UnknownModelError(
+            f"model reference {text!r} has nothing after '@': write NAME@ALIAS, e.g. "
+            "churn@production"
+        )
     if not at:
         name, slash, number = raw.partition("/")
         alias = number if slash else ""

@@ -15,15 +15,23 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from skewless.errors import ConfigError, MissingEntitiesError, ModelPredictionError
+from skewless.errors import (
+    ConfigError,
+    MissingEntitiesError,
+    ModelPredictionError,
+    StoreUnavailableError,
+)
 from skewless.serving.cache import PredictionCache, cache_key
-from skewless.serving.features import MISSING_POLICIES, FeatureFetcher, OnlineRead
+from skewless.serving.features import (
+    MISSING_POLICIES,
+    FeatureFetcher,
+    FetchedFeatures,
+    OnlineRead,
+)
 from skewless.serving.records import Prediction, PredictionRequest, utc_now
 from skewless.serving.stats import ServingStats
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from skewless.serving.model import ServedModel
 
 __all__ = ["PredictionService", "PredictionSink"]
@@ -31,6 +39,8 @@ __all__ = ["PredictionService", "PredictionSink"]
 logger = logging.getLogger("skewless.serving")
 
 _MAX_NAMED_KEYS = 10
+RETRY_DELAYS_S = (0.05, 0.2)
+"""Waits before the retries of a feature read that found the online store unreachable."""
 
 
 class PredictionSink(Protocol):
@@ -86,6 +96,7 @@ class PredictionService:
         self.cache = cache
         self.sink = sink
         self.stats = ServingStats()
+        self.retry_delays: tuple[float, ...] = RETRY_DELAYS_S
         self._scorer = _Scorer(model, read)
         self._swap_lock = threading.Lock()
 
@@ -145,14 +156,15 @@ class PredictionService:
     def _score_group(self, scorer: _Scorer, jobs: list[PredictionRequest]) -> list[Outcome]:
         started = time.perf_counter()
         try:
-            fetched = scorer.fetcher.fetch(*_merged(jobs))
+            fetched = self._fetch(scorer, jobs)
         except Exception as exc:
-            if len(jobs) == 1:
-                self.stats.failed()
-                return [exc]
+            if len(jobs) == 1 or isinstance(exc, StoreUnavailableError):
+                for _ in jobs:
+                    self.stats.failed()
+                return [exc] * len(jobs)
             return [self._score_group(scorer, [job])[0] for job in jobs]  # each its own error
         fetched_at = time.perf_counter()
-        frame, missing = fetched.frame, set(fetched.missing)
+        missing = set(fetched.missing)
         outcomes: list[Outcome | None] = [None] * len(jobs)
         spans: list[tuple[int, int]] = []
         start = 0
@@ -163,6 +175,7 @@ class PredictionService:
             if absent and self.missing == "error":
                 outcomes[i] = _missing_error(job, absent)
                 self.stats.failed()
+                self.stats.answered(0, len(absent))
             start = stop
         rows = [
             r
@@ -172,7 +185,7 @@ class PredictionService:
             if r not in missing
         ]
         try:
-            answers, cached = self._answers(scorer.model, frame, rows)
+            answers, cached = self._answers(scorer.model, fetched, rows)
         except ModelPredictionError as exc:
             if len(jobs) == 1:
                 logger.error("request %s: %s", jobs[0].request_id, exc)
@@ -182,7 +195,7 @@ class PredictionService:
         model_done = time.perf_counter()
         self.stats.batch(len(jobs), len(rows), fetched_at - started, model_done - fetched_at)
         now = utc_now()
-        columns = {name: frame[name].tolist() for name in frame.columns}
+        columns = fetched.table.to_pydict()
         for i, job in enumerate(jobs):
             if outcomes[i] is not None:
                 continue
@@ -190,8 +203,20 @@ class PredictionService:
             outcomes[i] = self._prediction(scorer.model, job, columns, answers, cached, a, b, now)
         return outcomes  # type: ignore[return-value]
 
+    def _fetch(self, scorer: _Scorer, jobs: list[PredictionRequest]) -> Any:
+        """The batch's features; an unreachable online store is retried with backoff."""
+        entities, request = _merged(jobs)
+        for delay in (*self.retry_delays, None):
+            try:
+                return scorer.fetcher.fetch(entities, request)
+            except StoreUnavailableError:
+                if delay is None:
+                    raise
+                time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def _answers(
-        self, model: ServedModel, frame: pd.DataFrame, rows: list[int]
+        self, model: ServedModel, fetched: FetchedFeatures, rows: list[int]
     ) -> tuple[dict[int, tuple[Any, list[float] | None]], set[int]]:
         """Row index -> (prediction, probabilities), from the cache or the model."""
         answers: dict[int, tuple[Any, list[float] | None]] = {}
@@ -199,8 +224,9 @@ class PredictionService:
         keys: list[bytes] = []
         cached: set[int] = set()
         if self.cache is not None and rows:
-            values = frame.iloc[rows].itertuples(index=False, name=None)
-            keys = [cache_key(model.name, model.version, row) for row in values]
+            table = fetched.table
+            columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
+            keys = [cache_key(model.name, model.version, [c[r] for c in columns]) for r in rows]
             todo = []
             for r, hit in zip(rows, self.cache.get_many(keys), strict=True):
                 if hit is None:
@@ -209,8 +235,7 @@ class PredictionService:
                     answers[r] = (hit[0], hit[1])
                     cached.add(r)
         if todo:
-            subset = frame if len(todo) == len(frame) else frame.iloc[todo]
-            predictions, probabilities = model.predict(subset)
+            predictions, probabilities = model.predict(fetched.frame(todo))
             for j, r in enumerate(todo):
                 answers[r] = (predictions[j], probabilities[j] if probabilities else None)
             if self.cache is not None:

@@ -1,0 +1,130 @@
+"""``skewless models serve``: a registered model behind HTTP, fetching its own features."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from skewless.cli._context import fail, guarded, open_store, repo_dir
+
+__all__ = ["serve_model"]
+
+
+@guarded
+def serve_model(
+    ctx: typer.Context,
+    model: Annotated[
+        str, typer.Argument(help="NAME, NAME@ALIAS or NAME/VERSION (default alias production).")
+    ],
+    version: Annotated[
+        str | None, typer.Argument(help="A version number or alias, as `models promote` takes.")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port to listen on.")] = 6570,
+    workers: Annotated[
+        int, typer.Option(help="Worker processes (each loads the model, batches and caches).")
+    ] = 1,
+    missing: Annotated[
+        str,
+        typer.Option(help="Entities without features: error (422 naming them) or null."),
+    ] = "error",
+    max_batch: Annotated[int, typer.Option(help="Most requests scored in one batch.")] = 64,
+    max_wait_ms: Annotated[
+        float, typer.Option(help="Longest a request is held back to fill a batch.")
+    ] = 2.0,
+    cache: Annotated[
+        str | None,
+        typer.Option(help="Prediction cache: memory or redis://HOST:PORT[/DB] (default none)."),
+    ] = None,
+    cache_ttl: Annotated[float, typer.Option(help="Seconds a cached prediction lives.")] = 60.0,
+    log: Annotated[
+        bool, typer.Option("--log/--no-log", help="Log every answer to data/prediction_logs/.")
+    ] = True,
+    log_flush_ms: Annotated[
+        int, typer.Option(help="How often the prediction log is written (what a kill can lose).")
+    ] = 1000,
+    log_retention: Annotated[
+        str, typer.Option(help="Prediction logs older than this are deleted at start (30d).")
+    ] = "30d",
+    max_body_bytes: Annotated[
+        int | None,
+        typer.Option(help="Largest request body (default: server.max_body_bytes, 8 MiB)."),
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
+    access_log: Annotated[bool, typer.Option(help="Log every request (costs throughput).")] = False,
+) -> None:
+    """Serve a registered model: POST /predict takes entity keys only.
+
+    The server reads the features the model was trained on from the online store (by its
+    lineage), scores requests that arrive together in one batch, logs every answer and
+    follows the alias: a `models promote` is served within about a second. It refuses to
+    start when a view the model uses changed its definition since training.
+    """
+    import uvicorn
+
+    from skewless.config import parse_duration
+    from skewless.server.factory import ENV_REPO
+    from skewless.server.predict_factory import ENV_PREDICT_SETTINGS, settings_to_env
+    from skewless.server.predict_settings import PredictionSettings
+    from skewless.server.protocol import ENV_READ_TIMEOUT, PROTOCOL
+    from skewless.server.settings import ServerSettings
+    from skewless.serving.model import check_lineage, resolve_version
+    from skewless.serving.reference import parse_model_ref
+
+    if workers < 1:
+        fail(f"--workers must be at least 1, got {workers}")
+    ref = parse_model_ref(model, version)
+    try:
+        retention = parse_duration(log_retention)
+    except ValueError as exc:
+        fail(f"--log-retention: {exc}")
+    repo = repo_dir(ctx)
+    with open_store(ctx) as store:  # fail here, on one line, if the model cannot be served
+        from skewless.errors import ModelLineageError
+        from skewless.models.tracking import tracking_for
+
+        info = resolve_version(tracking_for(store.config), ref)
+        if info.lineage is None:
+            raise ModelLineageError(
+                f"model {info.name!r} version {info.version} carries no skewless lineage, so "
+                "the server cannot know which features to fetch: log it with "
+                "skewless.models.log_model(model, NAME, dataset=DATASET, store=store)"
+            )
+        _, records = store.registry.records()
+        check_lineage(info.name, info.version, info.lineage, records, store.registry.history)
+        config = store.config.server
+        del retention  # prediction log retention: applied by the log writer
+    settings = PredictionSettings(
+        model=ref,
+        missing=missing,
+        max_batch=max_batch,
+        max_wait_ms=max_wait_ms,
+        cache=cache,
+        cache_ttl_s=cache_ttl,
+        log_predictions=log,
+        log_flush_ms=log_flush_ms,
+        http=ServerSettings(
+            max_body_bytes=max_body_bytes or config.max_body_bytes,
+            max_entities=config.max_entities,
+            read_timeout=config.read_timeout,
+            close_store=True,
+        ),
+    )
+    os.environ[ENV_REPO] = str(repo)
+    os.environ[ENV_READ_TIMEOUT] = str(config.read_timeout)
+    os.environ[ENV_PREDICT_SETTINGS] = settings_to_env(settings)
+    uvicorn.run(
+        "skewless.server.predict_factory:prediction_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=access_log,
+        loop="auto",
+        http=PROTOCOL,
+        timeout_keep_alive=config.keep_alive_timeout,
+        timeout_graceful_shutdown=10,
+    )

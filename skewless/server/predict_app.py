@@ -1,0 +1,393 @@
+"""The ASGI application of the prediction server (Starlette): ``skewless models serve``.
+
+``POST /predict`` takes entity keys only; the features come from the online store by the
+model's lineage (:mod:`skewless.serving`), requests arriving together are scored in one batch
+in a worker thread, and every answer goes to the prediction log. A background task follows
+the served alias: a promotion is loaded and swapped in for the batches that start after it,
+while batches in flight finish on the version they started with. The same task re-reads a
+changed registry and checks the model's lineage against it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from skewless.errors import ModelLineageError, ModelPredictionError, SkewlessError
+from skewless.models.tracking import Tracking, tracking_for
+from skewless.server.batching import DUMPS_OPTIONS, json_default
+from skewless.server.health import Health
+from skewless.server.metrics import Metrics, MetricsMiddleware
+from skewless.server.predict_metrics import render_serving
+from skewless.server.predict_openapi import prediction_openapi_document
+from skewless.server.predict_requests import parse_feedback, parse_predict, prediction_problem
+from skewless.server.predict_settings import PredictionSettings
+from skewless.server.requests import RETRY_AFTER_S, RequestProblem, check_entities, read_body
+from skewless.serving.batching import PredictionBatcher
+from skewless.serving.cache import cache_from_spec
+from skewless.serving.model import (
+    ServedModel,
+    check_lineage,
+    load_served_model,
+    resolve_version,
+)
+from skewless.serving.records import PredictionRequest, new_request_id
+from skewless.serving.service import PredictionService, PredictionSink
+
+if TYPE_CHECKING:
+    from skewless.store import FeatureStore
+
+__all__ = ["FeedbackStore", "create_prediction_app"]
+
+logger = logging.getLogger("skewless.server")
+
+JSON = "application/json"
+ROUTES = ("/predict", "/feedback", "/model", "/health", "/ready", "/metrics", "/openapi.json")
+_REQUEST_ID_MAX = 128
+
+FeedbackStore = Callable[[list[dict[str, Any]]], int]
+"""Stores feedback items (``request_id``, ``label``, ``row``); returns how many."""
+
+
+def _json(content: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(content, default=json_default, option=DUMPS_OPTIONS),
+        status_code=status,
+        media_type=JSON,
+        headers=headers,
+    )
+
+
+def _request_id(request: Request) -> str:
+    for name, value in request.scope["headers"]:
+        if name == b"x-request-id":
+            text = value.decode("latin-1").strip()
+            if 0 < len(text) <= _REQUEST_ID_MAX and text.isprintable():
+                return text
+    return new_request_id()
+
+
+class _PredictionServer:
+    """The state behind the routes: the service, the batcher, health, and the watcher."""
+
+    def __init__(
+        self,
+        store: FeatureStore,
+        settings: PredictionSettings,
+        sink: PredictionSink | None,
+        feedback: FeedbackStore | None,
+        tracking: Tracking | None,
+        close_store: bool,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.tracking = tracking or tracking_for(store.config)
+        self.close_store = close_store
+        store.snapshot()
+        self._registry_version = store.snapshot().version
+        _, records = store.registry.records()
+        served = load_served_model(self.tracking, settings.model, records, self._history)
+        self.cache = cache_from_spec(settings.cache, settings.cache_ttl_s)
+        self.sink = sink
+        self.feedback_store = feedback
+        self.service = PredictionService(
+            served,
+            store.get_online_features,
+            missing=settings.missing,
+            cache=self.cache,
+            sink=sink,
+        )
+        self.batcher = PredictionBatcher(
+            self.service.score, settings.max_batch, settings.max_wait_ms
+        )
+        self.metrics = Metrics(list(ROUTES))
+        self.health = Health()
+        self.lineage_problem: ModelLineageError | None = None
+        self.swaps = 0
+        self._failed_versions: set[int] = set()
+        self._openapi: bytes | None = None
+
+    def _history(self, view: str) -> Any:
+        return self.store.registry.history(view)
+
+    @property
+    def model(self) -> ServedModel:
+        return self.service.model
+
+    # -- errors ----------------------------------------------------------------------------
+    def problem(self, route: str, problem: RequestProblem) -> Response:
+        self.metrics.count_error(route, problem.code)
+        component = problem.extra.get("component")
+        if component is not None:
+            self.health.down(component, str(problem))
+        return _json(problem.body(), problem.status, problem.headers)
+
+    def failure(self, route: str, exc: BaseException, request_id: str | None = None) -> Response:
+        logger.error("request %s to %s failed", request_id, route, exc_info=exc)
+        self.metrics.count_error(route, "internal")
+        body: dict[str, Any] = {
+            "error": "internal",
+            "detail": f"the server failed with {type(exc).__name__}: {exc}; see its log",
+        }
+        if request_id:
+            body["request_id"] = request_id
+        return _json(body, 500)
+
+    # -- routes ----------------------------------------------------------------------------
+    async def predict(self, request: Request) -> Response:
+        route = "/predict"
+        received = time.perf_counter()
+        request_id = _request_id(request)
+        try:
+            body = await read_body(request, self.settings.http)
+            entities, data = parse_predict(body)
+            check_entities(entities, self.settings.http.max_entities)
+            if self.lineage_problem is not None:
+                raise self.lineage_problem
+            job = PredictionRequest(entities, data, request_id, received)
+            prediction = await self.batcher.submit(job)
+        except ClientDisconnect:
+            self.metrics.count_error(route, "client_disconnected")
+            return Response(status_code=400)
+        except SkewlessError as exc:
+            if isinstance(exc, ModelPredictionError):
+                logger.error("request %s: %s", request_id, exc)
+            return self.problem(route, prediction_problem(exc, request_id))
+        except Exception as exc:
+            return self.failure(route, exc, request_id)
+        if self.health.is_down("online_store"):
+            self.health.up("online_store")
+        return Response(
+            orjson.dumps(prediction.answer(), default=json_default, option=DUMPS_OPTIONS),
+            media_type=JSON,
+            headers={"x-request-id": request_id},
+        )
+
+    async def feedback(self, request: Request) -> Response:
+        route = "/feedback"
+        try:
+            body = await read_body(request, self.settings.http)
+            items = parse_feedback(body)
+            if self.feedback_store is None:
+                raise RequestProblem(
+                    404,
+                    "feedback_disabled",
+                    "this server keeps no prediction log, so it takes no feedback: start it "
+                    "without --no-log",
+                )
+            stored = await asyncio.to_thread(self.feedback_store, items)
+        except ClientDisconnect:
+            self.metrics.count_error(route, "client_disconnected")
+            return Response(status_code=400)
+        except SkewlessError as exc:
+            return self.problem(route, prediction_problem(exc))
+        except Exception as exc:
+            return self.failure(route, exc)
+        return _json({"status": "ok", "stored": stored})
+
+    async def describe(self, request: Request) -> Response:
+        return _json(self.model.describe())
+
+    async def health_check(self, request: Request) -> Response:
+        model = self.model
+        return _json({"status": "ok", "model": {"name": model.name, "version": str(model.version)}})
+
+    async def ready(self, request: Request) -> Response:
+        await self.health.probe("registry", self.store.registry.version)
+        ping = getattr(self.store.online_store, "ping", None)
+        if ping is not None:
+            await self.health.probe("online_store", ping)
+        components: dict[str, Any] = self.health.as_json()
+        lineage = self.lineage_problem
+        components["model"] = (
+            {"status": "up"} if lineage is None else {"status": "down", "detail": str(lineage)}
+        )
+        up = self.health.all_up() and lineage is None
+        model = self.model
+        return _json(
+            {
+                "status": "ready" if up else "unavailable",
+                "model": {"name": model.name, "version": str(model.version)},
+                "components": components,
+            },
+            200 if up else 503,
+            None if up else {"Retry-After": str(RETRY_AFTER_S)},
+        )
+
+    async def metrics_text(self, request: Request) -> Response:
+        text = self.metrics.render() + render_serving(
+            self.service.stats, self.model, self.cache, self.sink, self.swaps
+        )
+        return Response(text, media_type="text/plain; version=0.0.4")
+
+    async def openapi(self, request: Request) -> Response:
+        if self._openapi is None:
+            from skewless._version import __version__
+
+            title = f"skewless prediction server ({self.settings.model.name})"
+            self._openapi = orjson.dumps(prediction_openapi_document(title, __version__))
+        return Response(self._openapi, media_type=JSON)
+
+    async def http_error(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        route = self.metrics.route_of(request.url.path)
+        if exc.status_code == 404:
+            problem = RequestProblem(
+                404,
+                "not_found",
+                f"no route {request.url.path!r}: the server answers POST /predict, "
+                "POST /feedback, GET /model, GET /health, GET /ready, GET /metrics and "
+                "GET /openapi.json",
+            )
+        elif exc.status_code == 405:
+            allowed = (exc.headers or {}).get("Allow", "")
+            problem = RequestProblem(
+                405,
+                "method_not_allowed",
+                f"{request.method} is not allowed on {request.url.path}: use {allowed}",
+            )
+        else:
+            problem = RequestProblem(exc.status_code, "http_error", str(exc.detail))
+        self.metrics.count_error(route, problem.code)
+        return _json(problem.body(), problem.status, headers=exc.headers)
+
+    async def server_error(self, request: Request, exc: Exception) -> Response:
+        return self.failure(self.metrics.route_of(request.url.path), exc)
+
+    # -- following the alias and the registry ----------------------------------------------
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        watcher = asyncio.create_task(self._watch())
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            self.batcher.close()
+            if self.sink is not None:
+                await asyncio.to_thread(self.sink.close)
+            if self.cache is not None:
+                self.cache.close()
+            if self.close_store:
+                self.store.close()
+
+    async def _watch(self) -> None:
+        last_warning = 0.0
+        while True:
+            await asyncio.sleep(self.settings.model_poll_seconds)
+            try:
+                await asyncio.to_thread(self.check_for_changes)
+            except SkewlessError as exc:
+                self.health.down("registry", str(exc))
+            except Exception as exc:
+                now = time.monotonic()
+                if now - last_warning > 60:
+                    last_warning = now
+                    logger.warning("cannot check the model and registry for changes: %s", exc)
+            else:
+                self.health.up("registry")
+
+    def check_for_changes(self) -> bool:
+        """Pick up a changed registry and a moved alias; whether the served model changed."""
+        version = self.store.registry.version()
+        if version != self._registry_version:
+            self._registry_version = version
+            self.store.refresh_registry()
+            self._recheck_lineage()
+        ref = self.settings.model
+        if not ref.is_alias:
+            return False
+        info = resolve_version(self.tracking, ref)
+        current = self.model
+        if info.version == current.version or info.version in self._failed_versions:
+            return False
+        _, records = self.store.registry.records()
+        try:
+            served = load_served_model(self.tracking, ref, records, self._history, info)
+        except SkewlessError as exc:
+            self._failed_versions.add(info.version)
+            logger.error(
+                "%s moved to version %s, which cannot be served (still serving version %s): %s",
+                ref,
+                info.version,
+                current.version,
+                exc,
+            )
+            return False
+        self.service.swap(served)
+        self.swaps += 1
+        self.lineage_problem = None
+        logger.info("%s moved: now serving version %s", ref, served.version)
+        return True
+
+    def _recheck_lineage(self) -> None:
+        model = self.model
+        _, records = self.store.registry.records()
+        try:
+            check_lineage(model.name, model.version, model.lineage, records, self._history)
+        except ModelLineageError as exc:
+            if self.lineage_problem is None:
+                logger.error("the registry changed under the served model: %s", exc)
+            self.lineage_problem = exc
+        else:
+            if self.lineage_problem is not None:
+                logger.warning("the served model's definitions match the registry again")
+            self.lineage_problem = None
+
+
+def create_prediction_app(
+    store: FeatureStore,
+    settings: PredictionSettings,
+    *,
+    sink: PredictionSink | None = None,
+    feedback: FeedbackStore | None = None,
+    tracking: Tracking | None = None,
+    close_store: bool = False,
+) -> Starlette:
+    """The prediction server's ASGI application: serve ``settings.model`` over ``store``.
+
+    The model is loaded and its lineage checked here, so a model that cannot be served
+    raises before any request is taken.
+
+    Args:
+        store: where features are read and definitions checked.
+        settings: the model, batching, cache and log settings.
+        sink: where answers are logged (the prediction log), or None.
+        feedback: stores ``POST /feedback`` items, or None (then the route answers 404).
+        tracking: the MLflow tracking and registry (default: the store's ``mlflow`` block).
+        close_store: close ``store`` when the application shuts down.
+
+    Raises:
+        UnknownModelError: no such model, version or alias.
+        ModelLineageError: no lineage, or the definitions it was trained on changed.
+    """
+    server = _PredictionServer(store, settings, sink, feedback, tracking, close_store)
+    app = Starlette(
+        routes=[
+            Route("/predict", server.predict, methods=["POST"]),
+            Route("/feedback", server.feedback, methods=["POST"]),
+            Route("/model", server.describe, methods=["GET"]),
+            Route("/health", server.health_check, methods=["GET"]),
+            Route("/ready", server.ready, methods=["GET"]),
+            Route("/metrics", server.metrics_text, methods=["GET"]),
+            Route("/openapi.json", server.openapi, methods=["GET"]),
+        ],
+        middleware=[Middleware(MetricsMiddleware, metrics=server.metrics)],
+        exception_handlers={HTTPException: server.http_error, Exception: server.server_error},
+        lifespan=server.lifespan,
+    )
+    app.state.server = server
+    return app
