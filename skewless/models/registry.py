@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from skewless.errors import ModelRegistryError, UnknownModelError
 from skewless.models.gate_binding import check_gate_report, load_gate_report
+from skewless.models.holds import holds_of
 from skewless.models.lineage import Lineage
 from skewless.models.tracking import Tracking, tracking_for
 
@@ -392,15 +393,26 @@ def _undo(client: Any, name: str, stage: str, previous: int | None) -> None:
 
 
 def _retain(client: Any, name: str, keep: int) -> list[int]:
+    """Delete versions beyond the latest ``keep``, except those with an alias, a hold that
+    has not lapsed (:mod:`skewless.models.holds`) or the rollback target."""
     versions = _all_versions(client, name)
     held = _aliases(client, name)
+    now = datetime.now(UTC)
+    archived = [mv for mv in versions if (mv.tags or {}).get(ARCHIVED_TAG) == "true"]
+    rollback = int(max(archived, key=_archived_order).version) if archived else None
     deleted = []
     for mv in versions[: max(len(versions) - keep, 0)]:
-        if held.get(int(mv.version)):
+        number = int(mv.version)
+        if held.get(number) or number == rollback or holds_of(mv.tags or {}, now):
             continue
         client.delete_model_version(name, str(mv.version))
         deleted.append(int(mv.version))
     return deleted
+
+
+def _archived_order(mv: Any) -> tuple[int, int]:
+    """Most recently archived last: by the update time MLflow keeps, then the number."""
+    return (int(getattr(mv, "last_updated_timestamp", 0) or 0), int(mv.version))
 
 
 def apply_retention(

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -26,6 +27,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from skewless.errors import ModelLineageError, ModelPredictionError, SkewlessError
+from skewless.models.holds import process_holder, put_hold, release_hold
 from skewless.models.tracking import Tracking, tracking_for
 from skewless.server.batching import DUMPS_OPTIONS, json_default
 from skewless.server.health import Health
@@ -56,6 +58,9 @@ logger = logging.getLogger("skewless.server")
 JSON = "application/json"
 ROUTES = ("/predict", "/feedback", "/model", "/health", "/ready", "/metrics", "/openapi.json")
 _REQUEST_ID_MAX = 128
+HOLD_TTL = timedelta(minutes=10)
+"""How long the served version's hold lasts unless renewed (a killed server's lapses)."""
+HOLD_RENEW_S = 60.0
 
 FeedbackStore = Callable[[list[dict[str, Any]]], int]
 """Stores feedback items (``request_id``, ``label``, ``row``); returns how many."""
@@ -118,6 +123,22 @@ class _PredictionServer:
         self.swaps = 0
         self._failed_versions: set[int] = set()
         self._openapi: bytes | None = None
+        self._holder = process_holder()
+        self._held_at = 0.0
+        self._hold(served.version)
+
+    def _hold(self, version: int) -> None:
+        """Keep the served version from the retention rule (renewed while serving)."""
+        try:
+            put_hold(
+                self.tracking, self.settings.model.name, version, "served", self._holder, HOLD_TTL
+            )
+        except Exception as exc:  # serving goes on; only retention could miss the hold
+            logger.warning("cannot hold version %s against retention: %s", version, exc)
+        self._held_at = time.monotonic()
+
+    def _release(self, version: int) -> None:
+        release_hold(self.tracking, self.settings.model.name, version, "served", self._holder)
 
     def _history(self, view: str) -> Any:
         return self.store.registry.history(view)
@@ -277,6 +298,7 @@ class _PredictionServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             self.batcher.close()
+            await asyncio.to_thread(self._release, self.model.version)
             if self.sink is not None:
                 await asyncio.to_thread(self.sink.close)
             if self.cache is not None:
@@ -307,6 +329,8 @@ class _PredictionServer:
             self._registry_version = version
             self.store.refresh_registry()
             self._recheck_lineage()
+        if time.monotonic() - self._held_at > HOLD_RENEW_S:
+            self._hold(self.model.version)
         ref = self.settings.model
         if not ref.is_alias:
             return False
@@ -327,7 +351,9 @@ class _PredictionServer:
                 exc,
             )
             return False
+        self._hold(served.version)
         self.service.swap(served)
+        self._release(current.version)
         self.swaps += 1
         self.lineage_problem = None
         logger.info("%s moved: now serving version %s", ref, served.version)
