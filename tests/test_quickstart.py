@@ -152,8 +152,8 @@ def quickstart_run(tmp_path_factory: pytest.TempPathFactory):
 
 def test_quickstart_runs_every_step(quickstart_run):
     cwd, out, _seconds = quickstart_run
-    for number in range(1, 7):
-        assert re.search(rf"^\[{number}/6\] .+\(\d+\.\d\d s\)$", out, re.M), number
+    for number in range(1, 8):
+        assert re.search(rf"^\[{number}/7\] .+\(\d+\.\d\d s\)$", out, re.M), number
     repo = cwd / "skewless_quickstart"
     assert (repo / QUICKSTART_MARKER).is_file()
     assert "300,000 daily snapshots (5,000 users x 60 days" in out
@@ -173,7 +173,7 @@ def test_quickstart_model_beats_chance(quickstart_run):
 
 def test_quickstart_prints_fresh_online_values(quickstart_run):
     _, out, _ = quickstart_run
-    section = out[out.index("[6/6]") :]
+    section = out[out.index("[6/7]") : out.index("[7/7]")]
     rows = [
         line for line in section.splitlines() if re.match(r"^\W*\d{4,}\W", line)
     ]  # table rows start with a user id
@@ -188,6 +188,25 @@ def test_quickstart_prints_fresh_online_values(quickstart_run):
     latency = re.search(r"p50 ([\d,]+) us, p99 ([\d,]+) us", section)
     assert latency, section
     assert 0 < int(latency.group(1).replace(",", "")) < 100_000
+
+
+def test_quickstart_serves_its_promoted_model_to_requests_with_user_ids_only(quickstart_run):
+    _, out, _ = quickstart_run
+    section = out[out.index("[7/7]") :]
+    assert re.search(r"skewless models serve churn --port \d+ \(pid \d+\)", section), section
+    answers = re.findall(
+        r'POST /predict \{"entities": \{"user_id": \[(\d+)\]\}\} -> prediction ([01]), churn '
+        r"probability (0\.\d{3}|1\.000) \(model churn version 1\) in ([\d.]+) ms",
+        section,
+    )
+    assert len(answers) == 3, section
+    online = out[out.index("[6/7]") : out.index("[7/7]")]
+    for user, prediction, probability, _ms in answers:
+        assert re.search(rf"^\W*{user}\W", online, re.M), user  # one of the users read online
+        assert (float(probability) >= 0.5) == (prediction == "1")
+    pid = int(re.search(r"\(pid (\d+)\)", section).group(1))  # type: ignore[union-attr]
+    assert f"stopped the server (pid {pid})" in section
+    assert not Path(f"/proc/{pid}").exists()
 
 
 def test_quickstart_recreates_its_own_directory_only(tmp_path: Path):
@@ -236,7 +255,7 @@ def test_quickstart_without_scikit_learn_says_how_to_install(
 
 def test_quickstart_logs_gates_and_promotes_its_model(quickstart_run):
     cwd, out, _ = quickstart_run
-    section = out[out.index("[5/6]") : out.index("[6/6]")]
+    section = out[out.index("[5/7]") : out.index("[6/7]")]
     assert re.search(r"saved dataset churn_training \([\d,]+ rows\) and split it", section)
     assert "logged churn version 1 to MLflow with lineage" in section
     assert re.search(r"gate on churn_training_holdout passed: AUC 0\.\d+", section)

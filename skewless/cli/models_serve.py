@@ -9,7 +9,9 @@ import typer
 
 from skewless.cli._context import fail, guarded, open_store, repo_dir
 
-__all__ = ["serve_model"]
+__all__ = ["THREAD_VARIABLES", "serve_model"]
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 @guarded
@@ -52,6 +54,13 @@ def serve_model(
         int | None,
         typer.Option(help="Largest request body (default: server.max_body_bytes, 8 MiB)."),
     ] = None,
+    model_threads: Annotated[
+        int,
+        typer.Option(
+            help="Threads a model's native code may use per call (OMP_NUM_THREADS, ...); "
+            "batches are small, and one thread each keeps latency steady."
+        ),
+    ] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
     access_log: Annotated[bool, typer.Option(help="Log every request (costs throughput).")] = False,
 ) -> None:
@@ -112,6 +121,10 @@ def serve_model(
             close_store=True,
         ),
     )
+    if model_threads < 1:
+        fail(f"--model-threads must be at least 1, got {model_threads}")
+    for variable in THREAD_VARIABLES:
+        os.environ[variable] = str(model_threads)
     os.environ[ENV_REPO] = str(repo)
     os.environ[ENV_READ_TIMEOUT] = str(config.read_timeout)
     os.environ[ENV_PREDICT_SETTINGS] = settings_to_env(settings)

@@ -5,6 +5,7 @@ latest values, build a point-in-time training set, train and score a classifier 
 time-based split, then read the same features online and time the lookups.
 """
 
+import importlib.util
 import shutil
 import time
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ __all__ = ["DEFAULT_DIR", "quickstart"]
 
 DEFAULT_DIR = "skewless_quickstart"
 SERVICE = "churn_model_v1"
-STEPS = 6
+STEPS = 7
 LATENCY_CALLS = 200
 
 
@@ -215,16 +216,31 @@ def _run(out: Console, target: Path, users: int, days: int, lifecycle: bool = Tr
                 f"held-out ROC AUC {model.roc_auc:.3f}  F1 {model.f1:.3f}  "
                 f"(test churn rate {model.test_churn_rate:.1%})"
             )
+            promoted = False
             if lifecycle:
                 from skewless.demo.lifecycle import run_lifecycle
 
-                run_lifecycle(store, job, model.cutoff, step.say)
+                promoted = run_lifecycle(store, job, model.cutoff, step.say).promoted
 
         with _step(out, 6, "Online features (get_online_features)") as step:
-            _online_step(step, store, service, data.user_stats.column("user_id"))
+            picked = _online_step(step, store, service, data.user_stats.column("user_id"))
+
+    with _step(out, 7, "Serve the promoted model: POST /predict with user ids only") as step:
+        if not promoted:
+            step.say(
+                "skipped: no model was promoted"
+                + (" (--no-lifecycle)" if not lifecycle else " (the gate did not pass)")
+            )
+        elif not all(importlib.util.find_spec(m) for m in ("uvicorn", "httpx", "starlette")):
+            step.say("skipped: the prediction server needs pip install 'skewless[server]'")
+        else:
+            from skewless.demo.lifecycle import MODEL_NAME
+            from skewless.demo.serving import serve_and_predict
+
+            serve_and_predict(target, MODEL_NAME, picked[:3], step.say)
 
 
-def _online_step(step: _Step, store: Any, service: Any, user_column: Any) -> None:
+def _online_step(step: _Step, store: Any, service: Any, user_column: Any) -> list[int]:
     import pandas as pd
 
     rng = np.random.default_rng(1)
@@ -271,6 +287,7 @@ def _online_step(step: _Step, store: Any, service: Any, user_column: Any) -> Non
         f"lookup latency, 1 user x {len(names)} features, {LATENCY_CALLS} calls: "
         f"p50 {p50:,.0f} us, p99 {p99:,.0f} us"
     )
+    return picked
 
 
 def _names(statuses: Any) -> list[str]:

@@ -8,6 +8,7 @@ its lineage (:func:`check_lineage`): a model is never fed values of a changed de
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -88,7 +89,7 @@ class ServedModel:
             ModelPredictionError: the model raised.
         """
         try:
-            predictions = _as_list(self.model.predict(frame))
+            predictions = _as_list(self._predictor.predict(frame))
             probabilities = self._probabilities(frame)
         except Exception as exc:
             raise ModelPredictionError(
@@ -102,11 +103,27 @@ class ServedModel:
             )
         return predictions, probabilities
 
+    @functools.cached_property
+    def _predictor(self) -> Any:
+        """What ``predict`` is called on: for a scikit-learn model, the estimator itself
+        (MLflow's ``pyfunc`` wrapper calls exactly its ``predict`` after checking the input
+        against the signature, a check that costs more than a small model's prediction and
+        that the features, read with their declared types, pass by construction); for any
+        other flavor, the ``pyfunc`` model."""
+        flavors = getattr(getattr(self.model, "metadata", None), "flavors", None) or {}
+        loader = flavors.get("python_function", {}).get("loader_module")
+        if loader == "mlflow.sklearn" and hasattr(self._raw, "predict"):
+            return self._raw
+        return self.model
+
+    @functools.cached_property
+    def _raw(self) -> Any:
+        return _estimator(self.model)
+
     def _probabilities(self, frame: pd.DataFrame) -> list[list[float]] | None:
         if not self.is_classifier:
             return None
-        estimator = _estimator(self.model)
-        proba = getattr(estimator, "predict_proba", None)
+        proba = getattr(self._raw, "predict_proba", None)
         if proba is None:
             return None
         return [[float(p) for p in row] for row in proba(frame)]
@@ -114,7 +131,7 @@ class ServedModel:
     @property
     def classes(self) -> list[Any] | None:
         """The classes, in the order of each probability row (None for a regressor)."""
-        classes = getattr(_estimator(self.model), "classes_", None)
+        classes = getattr(self._raw, "classes_", None)
         return None if classes is None else _as_list(classes)
 
 
