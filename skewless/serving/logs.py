@@ -202,6 +202,7 @@ class PredictionLogWriter:
         self.files = 0
         self._queue: deque[Prediction] = deque()
         self._queued_rows = 0
+        self._in_flight = 0
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._closed = False
@@ -239,8 +240,9 @@ class PredictionLogWriter:
 
     @property
     def queued_rows(self) -> int:
-        """Rows waiting for the next write."""
-        return self._queued_rows
+        """Rows not written yet (queued, or being written)."""
+        with self._lock:
+            return self._queued_rows + self._in_flight
 
     def flush(self) -> bool:
         """Write what is queued now, in the calling thread; whether it all was written."""
@@ -272,7 +274,7 @@ class PredictionLogWriter:
     def _bound(self) -> None:
         """Drop the oldest predictions while the queue is over its bound (lock held)."""
         lost = 0
-        while self._queued_rows > self.max_queued_rows and len(self._queue) > 1:
+        while self._queued_rows + self._in_flight > self.max_queued_rows and len(self._queue) > 1:
             rows = len(self._queue.popleft().predictions)
             self._queued_rows -= rows
             lost += rows
@@ -298,13 +300,14 @@ class PredictionLogWriter:
         with self._lock:
             taken = list(self._queue)
             self._queue.clear()
-            self._queued_rows = 0
+            self._in_flight, self._queued_rows = self._queued_rows, 0
         return taken
 
     def _give_back(self, predictions: list[Prediction]) -> None:
         with self._lock:
             self._queue.extendleft(reversed(predictions))
             self._queued_rows += sum(len(p.predictions) for p in predictions)
+            self._in_flight = 0
             self._bound()
 
     def _write_queued(self) -> bool:
@@ -325,6 +328,8 @@ class PredictionLogWriter:
             if unwritten:
                 self._give_back(unwritten)
                 return False
+            with self._lock:
+                self._in_flight = 0
             if self._failing is not None:
                 logger.warning("prediction log %s: writing again", self.name)
                 self._failing = None

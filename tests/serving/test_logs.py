@@ -195,7 +195,7 @@ def test_failed_writes_are_logged_once_and_retried(
 
 def test_queue_is_bounded_while_writes_fail(tmp_path: Path) -> None:
     (tmp_path / "data").write_text("blocks the log directory")
-    writer = PredictionLogWriter(tmp_path, "churn", flush_ms=10, max_queued_rows=4)
+    writer = PredictionLogWriter(tmp_path, "churn", flush_ms=60_000, max_queued_rows=4)
     for i in range(5):
         writer.submit([prediction(f"r{i}", T0)])
     assert writer.dropped == 6 and writer.queued_rows == 4

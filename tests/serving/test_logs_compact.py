@@ -45,7 +45,8 @@ def _write_parts(root: Path, day_offsets: list[int], rows: int = 2) -> Counter[t
 
 def _read(root: Path) -> Counter[tuple[str, int]]:
     table = read_prediction_logs(root, "churn")
-    return Counter(zip(table.column("request_id").to_pylist(), table.column("row").to_pylist()))
+    ids, rows = table.column("request_id").to_pylist(), table.column("row").to_pylist()
+    return Counter(zip(ids, rows, strict=True))
 
 
 def _files_per_day(root: Path) -> dict[str, int]:
