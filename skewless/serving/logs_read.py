@@ -35,12 +35,14 @@ __all__ = [
     "LogSummary",
     "TimeBound",
     "duckdb_connection",
+    "empty_log",
     "existing_log_dir",
     "log_summary",
     "parquet_scan",
     "prediction_log_source",
     "read_prediction_logs",
     "resolve_bound",
+    "window_sql",
 ]
 
 TimeBound = datetime | timedelta | None
@@ -104,17 +106,21 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def parquet_scan(files: list[Path]) -> str:
-    """The ``read_parquet`` of a log's files (their columns unioned by name, ``date`` too)."""
+def parquet_scan(files: list[Path], positions: bool = False) -> str:
+    """The ``read_parquet`` of a log's files (their columns unioned by name, ``date`` too;
+    with ``positions``, ``filename`` and ``file_row_number`` as well)."""
     listed = ", ".join(_literal(str(f)) for f in files)
-    return f"read_parquet([{listed}], union_by_name = true, hive_partitioning = true)"
+    extra = ", filename = true, file_row_number = true" if positions else ""
+    return f"read_parquet([{listed}], union_by_name = true, hive_partitioning = true{extra})"
 
 
-def _empty_log() -> pa.Table:
+def empty_log() -> pa.Table:
+    """A log table without rows (the columns every log file has)."""
     return pa.schema(list(BASE_COLUMNS.items())).empty_table()
 
 
-def _window_sql(since: datetime | None, until: datetime | None) -> tuple[str, list[Any]]:
+def window_sql(since: datetime | None, until: datetime | None) -> tuple[str, list[Any]]:
+    """A ``WHERE`` clause keeping ``since <= timestamp < until``, and its parameters."""
     clauses, params = [], []
     if since is not None:
         clauses.append('"timestamp" >= ?')
@@ -153,13 +159,13 @@ def read_prediction_logs(
     """
     directory = existing_log_dir(Path(root), name)
     start, stop = resolve_bound(since, now), resolve_bound(until, now)
-    where, params = _window_sql(start, stop)
+    where, params = window_sql(start, stop)
     for attempt in range(_READ_ATTEMPTS):
         files = files_between(
             directory, start.date() if start else None, stop.date() if stop else None
         )
         if not files:
-            return _empty_log()
+            return empty_log()
         sql = (
             f"SELECT * EXCLUDE (date) FROM {parquet_scan(files)}{where} "
             'ORDER BY "timestamp", request_id, "row"'
