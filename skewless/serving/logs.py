@@ -24,6 +24,7 @@ from typing import Any
 import pyarrow as pa
 
 from skewless._time import to_utc
+from skewless.errors import ConfigError
 from skewless.serving.log_files import log_dir, partition_name, publish_parquet
 from skewless.serving.records import Prediction, utc_now
 
@@ -188,9 +189,9 @@ class PredictionLogWriter:
         max_queued_rows: int = MAX_QUEUED_ROWS,
     ) -> None:
         if flush_ms <= 0 or max_rows <= 0 or max_queued_rows <= 0:
-            raise ValueError(
-                f"flush_ms ({flush_ms}), max_rows ({max_rows}) and max_queued_rows "
-                f"({max_queued_rows}) must be positive"
+            raise ConfigError(
+                f"prediction log {model_name}: flush_ms ({flush_ms}), max_rows ({max_rows}) and "
+                f"max_queued_rows ({max_queued_rows}) must be positive, e.g. flush_ms=1000"
             )
         self.directory = log_dir(Path(root), model_name)
         self.name = model_name

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from skewless.errors import PredictionLogError
+from skewless.errors import ConfigError, PredictionLogError
 from skewless.offline.sources import resolve_files
 from skewless.serving.log_files import log_dir
 from skewless.serving.logs import PredictionLogWriter
@@ -80,6 +80,32 @@ def test_round_trip_keeps_native_types(tmp_path: Path) -> None:
         (True, "b", 4.25, 7)
     }
     assert rows[0]["timestamp"] == T0
+
+
+def test_numpy_and_pandas_values(tmp_path: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    p = prediction(
+        "r1",
+        T0,
+        entities={"user_id": [np.int64(1), np.int64(2)]},
+        features={
+            "score": [np.float32(1.5), float("nan")],
+            "embedding": [np.array([0.5, 1.0]), None],
+            "seen": [pd.Timestamp("2024-01-01", tz="UTC"), None],
+        },
+        predictions=[np.int64(1), np.int64(0)],
+    )
+    _write(tmp_path, p)
+    rows = read_prediction_logs(tmp_path, "churn").to_pylist()
+    assert [r["user_id"] for r in rows] == [1, 2] and rows[0]["embedding"] == [0.5, 1.0]
+    assert rows[0]["seen"] == datetime(2024, 1, 1, tzinfo=UTC) and rows[0]["prediction"] == 1
+
+
+def test_bad_settings_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="must be positive"):
+        PredictionLogWriter(tmp_path, "churn", flush_ms=0)
 
 
 def test_file_layout_and_names(tmp_path: Path) -> None:
