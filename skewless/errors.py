@@ -13,6 +13,7 @@ __all__ = [
     "EntityFrameError",
     "FeatureNotFoundError",
     "FeatureServerError",
+    "FeedbackError",
     "GateInputError",
     "MaterializationError",
     "MissingEntitiesError",
@@ -22,6 +23,7 @@ __all__ = [
     "OnDemandFeatureError",
     "OnlineStoreError",
     "OnlineStoreUnavailableError",
+    "PredictionLogError",
     "PushValidationError",
     "RegistryConflictError",
     "RegistryError",
@@ -212,3 +214,13 @@ class MissingEntitiesError(EntityFrameError):
 
 class ModelPredictionError(SkewlessError):
     """The model raised while predicting: a fault of the model, not of the request."""
+
+
+class PredictionLogError(SkewlessError):
+    """A prediction log cannot be named, found or read (a bad log name, no log of that name
+    under ``data/prediction_logs``)."""
+
+
+class FeedbackError(EntityFrameError):
+    """A feedback item lacks a request id, names a bad row or holds a label that is not a JSON
+    scalar; nothing of that call was recorded."""

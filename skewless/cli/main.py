@@ -16,6 +16,7 @@ from skewless.cli import browse, init, materialize, plan_apply, quickstart, regi
 from skewless.cli import datasets as datasets_commands
 from skewless.cli import gate as gate_command
 from skewless.cli import ingest as ingest_commands
+from skewless.cli import logs as logs_command
 from skewless.cli import models as models_commands
 from skewless.cli._context import CliState, setup_logging
 
@@ -82,6 +83,7 @@ app.command("audit")(audit_command.audit)
 app.add_typer(datasets_commands.app, name="datasets")
 app.add_typer(models_commands.app, name="models")
 app.command("gate")(gate_command.gate)
+app.command("logs")(logs_command.logs)
 app.command("teardown")(registry_commands.teardown)
 app.command("registry-dump")(registry_commands.registry_dump)
 for _listing, _kind in zip(browse.Listing, browse.DescribeKind, strict=True):
