@@ -48,7 +48,11 @@ def serve_model(
         int, typer.Option(help="How often the prediction log is written (what a kill can lose).")
     ] = 1000,
     log_retention: Annotated[
-        str, typer.Option(help="Prediction logs older than this are deleted at start (30d).")
+        str,
+        typer.Option(
+            help="At start, delete prediction logs older than this and merge past days' "
+            "files (30d; none keeps everything)."
+        ),
     ] = "30d",
     max_body_bytes: Annotated[
         int | None,
@@ -86,7 +90,7 @@ def serve_model(
         fail(f"--workers must be at least 1, got {workers}")
     ref = parse_model_ref(model, version)
     try:
-        retention = parse_duration(log_retention)
+        retention = None if log_retention.lower() == "none" else parse_duration(log_retention)
     except ValueError as exc:
         fail(f"--log-retention: {exc}")
     repo = repo_dir(ctx)
@@ -104,7 +108,10 @@ def serve_model(
         _, records = store.registry.records()
         check_lineage(info.name, info.version, info.lineage, records, store.registry.history)
         config = store.config.server
-        del retention  # prediction log retention: applied by the log writer
+        if log:
+            from skewless.serving.logs_compact import compact_prediction_logs
+
+            compact_prediction_logs(store.repo_path, ref.name, retention=retention)
     settings = PredictionSettings(
         model=ref,
         missing=missing,

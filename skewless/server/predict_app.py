@@ -391,8 +391,10 @@ def create_prediction_app(
     Args:
         store: where features are read and definitions checked.
         settings: the model, batching, cache and log settings.
-        sink: where answers are logged (the prediction log), or None.
-        feedback: stores ``POST /feedback`` items, or None (then the route answers 404).
+        sink: where answers are logged; by default (``settings.log_predictions``) the
+            prediction log under ``data/prediction_logs/NAME/`` (docs/prediction-logs.md).
+        feedback: stores ``POST /feedback`` items; by default next to the prediction log
+            (None without a log: the route answers 404).
         tracking: the MLflow tracking and registry (default: the store's ``mlflow`` block).
         close_store: close ``store`` when the application shuts down.
 
@@ -400,7 +402,18 @@ def create_prediction_app(
         UnknownModelError: no such model, version or alias.
         ModelLineageError: no lineage, or the definitions it was trained on changed.
     """
-    server = _PredictionServer(store, settings, sink, feedback, tracking, close_store)
+    if settings.log_predictions and sink is None:
+        from skewless.serving.feedback import FeedbackWriter
+        from skewless.serving.logs import PredictionLogWriter
+
+        sink = PredictionLogWriter(store.repo_path, settings.model.name, settings.log_flush_ms)
+        feedback = feedback or FeedbackWriter(store.repo_path, settings.model.name).record
+    try:
+        server = _PredictionServer(store, settings, sink, feedback, tracking, close_store)
+    except BaseException:
+        if sink is not None:
+            sink.close()
+        raise
     app = Starlette(
         routes=[
             Route("/predict", server.predict, methods=["POST"]),

@@ -9,6 +9,15 @@ puts this behind HTTP (:mod:`skewless.server.predict_app`). See docs/serving.md.
 from skewless.serving.batching import PredictionBatcher
 from skewless.serving.cache import MemoryCache, PredictionCache, RedisCache, cache_from_spec
 from skewless.serving.features import MISSING_POLICIES, FeatureFetcher, FetchedFeatures
+from skewless.serving.feedback import (
+    FeedbackWriter,
+    labelled_predictions,
+    read_feedback,
+    record_feedback,
+)
+from skewless.serving.logs import PredictionLogWriter
+from skewless.serving.logs_compact import compact_prediction_logs
+from skewless.serving.logs_read import log_summary, prediction_log_source, read_prediction_logs
 from skewless.serving.model import ServedModel, check_lineage, load_served_model
 from skewless.serving.records import Prediction, PredictionRequest
 from skewless.serving.reference import DEFAULT_ALIAS, ModelRef, parse_model_ref
@@ -18,12 +27,14 @@ __all__ = [
     "DEFAULT_ALIAS",
     "MISSING_POLICIES",
     "FeatureFetcher",
+    "FeedbackWriter",
     "FetchedFeatures",
     "MemoryCache",
     "ModelRef",
     "Prediction",
     "PredictionBatcher",
     "PredictionCache",
+    "PredictionLogWriter",
     "PredictionRequest",
     "PredictionService",
     "PredictionSink",
@@ -31,6 +42,13 @@ __all__ = [
     "ServedModel",
     "cache_from_spec",
     "check_lineage",
+    "compact_prediction_logs",
+    "labelled_predictions",
     "load_served_model",
+    "log_summary",
     "parse_model_ref",
+    "prediction_log_source",
+    "read_feedback",
+    "read_prediction_logs",
+    "record_feedback",
 ]

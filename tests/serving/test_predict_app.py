@@ -218,3 +218,34 @@ def test_model_references_parse_as_promote_takes_them() -> None:
             parse_model_ref(bad)
     with pytest.raises(UnknownModelError, match="already names"):
         parse_model_ref("churn@production", "3")
+
+
+def test_answers_are_logged_and_feedback_joins_them_by_request_id(serving: ServingRepo) -> None:
+    from skewless.serving import labelled_predictions, read_prediction_logs
+
+    with _client(serving, log_flush_ms=50) as c:
+        first = c.post("/predict", json={"entities": {"user_id": [5, 6]}}).json()
+        second = c.post("/predict", json={"entities": {"user_id": [7]}}).json()
+        stored = c.post("/feedback", json={"request_id": first["request_id"], "label": 1})
+        many = c.post(
+            "/feedback",
+            json={"feedback": [{"request_id": second["request_id"], "label": 0, "row": 0}]},
+        )
+        bad = c.post("/feedback", json={"request_id": "", "label": 1})
+    assert stored.json() == {"status": "ok", "stored": 1} and many.json()["stored"] == 1
+    assert bad.status_code == 422
+    logs = read_prediction_logs(serving.root, "churn").to_pandas()
+    mine = logs[logs["request_id"].isin([first["request_id"], second["request_id"]])]
+    mine = mine.sort_values(["request_id", "row"])
+    assert sorted(mine["user_id"]) == [5, 6, 7]
+    want, frame = expected(serving.store, {"user_id": [5, 6, 7]}, "production")
+    by_user = dict(zip(mine["user_id"], mine["prediction"], strict=True))
+    assert [by_user[u] for u in (5, 6, 7)] == want
+    x1 = dict(zip(mine["user_id"], mine["x1"], strict=True))
+    assert [x1[u] for u in (5, 6, 7)] == frame["x1"].tolist()
+    assert set(mine["model_version"]) == {1} and (mine["latency_ms"] > 0).all()
+    joined = labelled_predictions(serving.root, "churn").to_pandas()
+    keys = joined["request_id"] + ":" + joined["row"].astype(str)
+    labels = dict(zip(keys, joined["label"], strict=True))
+    assert labels[f"{first['request_id']}:0"] == 1 and labels[f"{first['request_id']}:1"] == 1
+    assert labels[f"{second['request_id']}:0"] == 0
