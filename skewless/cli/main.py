@@ -17,6 +17,7 @@ from skewless.cli import datasets as datasets_commands
 from skewless.cli import gate as gate_command
 from skewless.cli import ingest as ingest_commands
 from skewless.cli import models as models_commands
+from skewless.cli import predict_batch as predict_batch_command
 from skewless.cli._context import CliState, setup_logging
 
 __all__ = ["app", "main"]
@@ -82,6 +83,7 @@ app.command("audit")(audit_command.audit)
 app.add_typer(datasets_commands.app, name="datasets")
 app.add_typer(models_commands.app, name="models")
 app.command("gate")(gate_command.gate)
+app.command("predict-batch")(predict_batch_command.predict_batch)
 app.command("teardown")(registry_commands.teardown)
 app.command("registry-dump")(registry_commands.registry_dump)
 for _listing, _kind in zip(browse.Listing, browse.DescribeKind, strict=True):
