@@ -56,6 +56,7 @@ __all__ = [
     "ViewAudit",
     "ViewLag",
     "audit",
+    "serving_time",
     "values_equal",
 ]
 
@@ -64,6 +65,15 @@ _ENTITY_TIME = "event_timestamp"
 
 
 # -- the audit ------------------------------------------------------------------------------
+def serving_time(registry: Registry, view: FeatureView, now: datetime) -> datetime | None:
+    """``T = min(watermark, now)``: the instant a view's online values stand for.
+
+    None when the view was never materialized (at its current data version).
+    """
+    mark = registry.get_watermark(view)
+    return None if mark is None else min(mark.watermark, now)
+
+
 @dataclass(frozen=True)
 class AuditContext:
     """What an audit reads: both stores, the watermarks, the definitions and the clock.
@@ -209,10 +219,8 @@ class _Auditor:
         """``T`` of a view, or the reason it cannot be audited."""
         if not view.online:
             return "online=False: the view is not served online"
-        mark = self.registry.get_watermark(view)
-        if mark is None:
-            return "not materialized"
-        return min(mark.watermark, self.limit)
+        at = serving_time(self.registry, view, self.limit)
+        return "not materialized" if at is None else at
 
     def audit_view(self, view: FeatureView, feats: list[str]) -> None:
         at = self.times[view.name]

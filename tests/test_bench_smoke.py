@@ -211,3 +211,30 @@ def test_window_online_check_catches_a_wrong_value(tmp_path: Path) -> None:
     wrong[2][1] += 1  # one count off by one
     with pytest.raises(Disagreement):
         windows_online.check_values(tmp_path, txns, users, end, online, wrong)
+
+
+# -- batch inference ------------------------------------------------------------------------
+def test_predict_batch_agrees_with_the_served_model_at_quick_size(tmp_path: Path) -> None:
+    pytest.importorskip("mlflow")
+    pytest.importorskip("sklearn")
+    out = run_bench("predict_batch.py", "--quick", "--data", str(tmp_path))
+    assert "answers agree: predict_batch equals ServedModel.predict on the retrieval" in out
+    assert "| predict_batch, file to file (end to end) |" in out
+    assert re.search(r"end to end / \(retrieval \+ model\): [\d.]+x \(target 1\.5x", out), out
+
+
+def test_predict_batch_check_catches_a_wrong_probability() -> None:
+    import predict_batch
+
+    out = pa.table(
+        {
+            "prediction": [0, 1],
+            "probability_0": [0.75, 0.25],
+            "probability_1": [0.25, 0.75],
+        }
+    )
+    predict_batch.check(out, [0, 1], [[0.75, 0.25], [0.25, 0.75]])
+    with pytest.raises(Disagreement):
+        predict_batch.check(out, [0, 1], [[0.75, 0.25], [0.5, 0.5]])
+    with pytest.raises(Disagreement):
+        predict_batch.check(out, [1, 1], [[0.75, 0.25], [0.25, 0.75]])

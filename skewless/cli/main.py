@@ -18,6 +18,7 @@ from skewless.cli import gate as gate_command
 from skewless.cli import ingest as ingest_commands
 from skewless.cli import logs as logs_command
 from skewless.cli import models as models_commands
+from skewless.cli import predict_batch as predict_batch_command
 from skewless.cli._context import CliState, setup_logging
 
 __all__ = ["app", "main"]
@@ -84,6 +85,7 @@ app.add_typer(datasets_commands.app, name="datasets")
 app.add_typer(models_commands.app, name="models")
 app.command("gate")(gate_command.gate)
 app.command("logs")(logs_command.logs)
+app.command("predict-batch")(predict_batch_command.predict_batch)
 app.command("teardown")(registry_commands.teardown)
 app.command("registry-dump")(registry_commands.registry_dump)
 for _listing, _kind in zip(browse.Listing, browse.DescribeKind, strict=True):

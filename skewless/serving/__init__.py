@@ -4,8 +4,17 @@ A served model is one MLflow version with its lineage; its features are read onl
 refs the lineage records, requests that arrive together are scored in one batch, answers can
 be cached by exact feature vector and are logged for monitoring. ``skewless models serve``
 puts this behind HTTP (:mod:`skewless.server.predict_app`). See docs/serving.md.
+
+Batch inference (:func:`predict_batch`) scores a file of entities offline, on point-in-time
+features; see docs/batch-inference.md.
 """
 
+from skewless.serving.batch import (
+    BatchContext,
+    BatchPredictionReport,
+    batch_context,
+    predict_batch,
+)
 from skewless.serving.batching import PredictionBatcher
 from skewless.serving.cache import MemoryCache, PredictionCache, RedisCache, cache_from_spec
 from skewless.serving.features import MISSING_POLICIES, FeatureFetcher, FetchedFeatures
@@ -26,6 +35,8 @@ from skewless.serving.service import PredictionService, PredictionSink
 __all__ = [
     "DEFAULT_ALIAS",
     "MISSING_POLICIES",
+    "BatchContext",
+    "BatchPredictionReport",
     "FeatureFetcher",
     "FeedbackWriter",
     "FetchedFeatures",
@@ -40,6 +51,7 @@ __all__ = [
     "PredictionSink",
     "RedisCache",
     "ServedModel",
+    "batch_context",
     "cache_from_spec",
     "check_lineage",
     "compact_prediction_logs",
@@ -47,6 +59,7 @@ __all__ = [
     "load_served_model",
     "log_summary",
     "parse_model_ref",
+    "predict_batch",
     "prediction_log_source",
     "read_feedback",
     "read_prediction_logs",

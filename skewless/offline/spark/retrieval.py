@@ -27,7 +27,7 @@ from skewless.offline.spark.sources import is_uri, spark_errors
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["SparkQueries", "SparkRetrieval"]
+__all__ = ["SparkQueries", "SparkRetrieval", "move_single_part"]
 
 
 class SparkQueries(Protocol):
@@ -143,7 +143,7 @@ class SparkRetrieval(OfflineResult):
         try:
             with spark_errors(self._what()):
                 frame.coalesce(1).write.mode("overwrite").parquet(staging)
-            _move_single_part(session, staging, target)
+            move_single_part(session, staging, target)
         finally:
             if previous is None:
                 session.conf.unset(key)
@@ -165,7 +165,7 @@ def _sendable(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return column
 
 
-def _move_single_part(session: object, staging: str, target: str) -> None:
+def move_single_part(session: object, staging: str, target: str) -> None:
     """Move the one part file Spark wrote under ``staging`` to ``target`` (replacing it)."""
     context = session.sparkContext  # type: ignore[attr-defined]
     jvm = context._jvm
