@@ -78,11 +78,13 @@ def _column(name: str, values: list[Any], dtype: pa.DataType | None = None) -> p
         )
 
 
-def _cached(prediction: Prediction, rows: int) -> bool | None:
-    # The record counts cached entities without saying which: partial means unknown.
-    if prediction.cached <= 0:
-        return False
-    return True if prediction.cached >= rows else None
+def _cached(prediction: Prediction, rows: int) -> list[bool | None]:
+    """Per entity, whether its answer came from the cache (``cached_rows``); a record that
+    only counts its cached entities says which when all or none were, else null."""
+    if prediction.cached_rows or prediction.cached <= 0:
+        hits = set(prediction.cached_rows)
+        return [r in hits for r in range(rows)]
+    return [True if prediction.cached >= rows else None] * rows
 
 
 def prediction_table(predictions: Sequence[Prediction]) -> pa.Table:
@@ -117,7 +119,7 @@ def prediction_table(predictions: Sequence[Prediction]) -> pa.Table:
         data["probabilities"] += _fit(probabilities, rows)
         data["missing"] += [r in missing for r in range(rows)]
         data["latency_ms"] += [float(p.latency_ms)] * rows
-        data["cached"] += [cached] * rows
+        data["cached"] += cached
         data["arm"] += [p.arm] * rows
     arrays = [
         _column(name, values, None if name in keys or name in features else _fixed(name))

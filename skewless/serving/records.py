@@ -61,6 +61,7 @@ class Prediction:
         latency_ms: from the request's arrival to its answer being ready.
         cached: how many of the entity predictions came from the prediction cache.
         arm: the experiment arm, when routing exists.
+        cached_rows: indexes of the entities answered from the cache.
     """
 
     request_id: str
@@ -75,6 +76,7 @@ class Prediction:
     latency_ms: float
     cached: int = 0
     arm: str | None = None
+    cached_rows: list[int] = field(default_factory=list)
 
     def answer(self) -> dict[str, Any]:
         """The JSON body of ``POST /predict``."""

@@ -282,6 +282,7 @@ class PredictionService:
             missing=missing,
             latency_ms=(time.perf_counter() - job.received) * 1000.0,
             cached=sum(1 for r in range(a, b) if r in cached),
+            cached_rows=[r - a for r in range(a, b) if r in cached],
             arm=job.arm,
         )
 
