@@ -89,8 +89,13 @@ class ServedModel:
             ModelPredictionError: the model raised.
         """
         try:
-            predictions = _as_list(self._predictor.predict(frame))
-            probabilities = self._probabilities(frame)
+            predictor, inputs = self._predictor, frame
+            split = self._pipeline_split
+            if split is not None:  # transform once for predict and predict_proba
+                head, predictor = split
+                inputs = head.transform(frame)
+            predictions = _as_list(predictor.predict(inputs))
+            probabilities = self._probabilities(predictor, inputs)
         except Exception as exc:
             raise ModelPredictionError(
                 f"model {self.name!r} version {self.version} failed to predict: "
@@ -120,13 +125,33 @@ class ServedModel:
     def _raw(self) -> Any:
         return _estimator(self.model)
 
-    def _probabilities(self, frame: pd.DataFrame) -> list[list[float]] | None:
+    @functools.cached_property
+    def _pipeline_split(self) -> tuple[Any, Any] | None:
+        """``(transforms, final estimator)`` of a scikit-learn ``Pipeline`` classifier, whose
+        ``predict`` and ``predict_proba`` would each run the transforms again; None for
+        anything else."""
+        if self._predictor is self.model or not self.is_classifier:
+            return None
+        try:
+            from sklearn.pipeline import Pipeline
+        except ImportError:  # pragma: no cover - a scikit-learn model implies scikit-learn
+            return None
+        raw = self._raw
+        if not isinstance(raw, Pipeline) or len(raw.steps) < 2:
+            return None
+        final = raw.steps[-1][1]
+        if not (hasattr(final, "predict") and hasattr(final, "predict_proba")):
+            return None
+        return raw[:-1], final
+
+    def _probabilities(self, predictor: Any, inputs: Any) -> list[list[float]] | None:
         if not self.is_classifier:
             return None
-        proba = getattr(self._raw, "predict_proba", None)
+        estimator = self._raw if predictor is self.model else predictor
+        proba = getattr(estimator, "predict_proba", None)
         if proba is None:
             return None
-        return [[float(p) for p in row] for row in proba(frame)]
+        return [[float(p) for p in row] for row in proba(inputs)]
 
     @property
     def classes(self) -> list[Any] | None:

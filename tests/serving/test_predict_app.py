@@ -249,3 +249,43 @@ def test_answers_are_logged_and_feedback_joins_them_by_request_id(serving: Servi
     labels = dict(zip(keys, joined["label"], strict=True))
     assert labels[f"{first['request_id']}:0"] == 1 and labels[f"{first['request_id']}:1"] == 1
     assert labels[f"{second['request_id']}:0"] == 0
+
+
+def test_a_pipeline_is_transformed_once_and_answers_as_its_pyfunc_model(
+    serving: ServingRepo,
+) -> None:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from skewless.models import get_features_for, load_model, log_model, training_data
+
+    x, y = training_data("churn_train", serving.store)
+    pipeline = Pipeline(
+        [
+            (
+                "scale",
+                ColumnTransformer(
+                    [("num", StandardScaler(), ["x1", "x2"])], remainder="passthrough"
+                ),
+            ),
+            ("model", HistGradientBoostingClassifier(max_iter=10)),
+        ]
+    ).fit(x, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        version = log_model(pipeline, "piped", dataset="churn_train", store=serving.store).version
+    settings = PredictionSettings(model=parse_model_ref(f"piped/{version}"), log_predictions=False)
+    with TestClient(create_prediction_app(serving.store, settings)) as c:
+        server = c.app.state.server  # type: ignore[attr-defined]
+        assert server.model._pipeline_split is not None
+        users = list(range(0, N_USERS, 7))
+        body = c.post("/predict", json={"entities": {"user_id": users}}).json()
+    frame = get_features_for("piped", {"user_id": users}, version, serving.store).to_df()[
+        ["x1", "x2", "x3", "visits"]
+    ]
+    assert (
+        body["predictions"] == load_model("piped", version, serving.store).predict(frame).tolist()
+    )
+    np.testing.assert_array_equal(body["probabilities"], pipeline.predict_proba(frame))
