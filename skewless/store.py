@@ -293,6 +293,18 @@ class FeatureStore:
         )
         return audit(context, features, sample, seed, at, request_data)
 
+    # -- batch inference -------------------------------------------------------------------
+    def predict_batch(
+        self, model: str, entities: Any, out: str | Path | None = None, **options: Any
+    ) -> Any:
+        """Score ``entities`` with a registered model (``NAME``, ``NAME@ALIAS``,
+        ``NAME/VERSION``) on point-in-time features, as ``skewless predict-batch`` does;
+        returns ``(report, table)`` (the table None when written to ``out``). Options and the
+        time rule for rows without ``event_timestamp``: docs/batch-inference.md."""
+        from skewless.serving.batch import batch_context, predict_batch
+
+        return predict_batch(batch_context(self), model, entities, out, **options)
+
     # -- saved datasets --------------------------------------------------------------------
     @property
     def datasets(self) -> DatasetCatalog:

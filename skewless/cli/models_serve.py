@@ -109,9 +109,11 @@ def serve_model(
         check_lineage(info.name, info.version, info.lineage, records, store.registry.history)
         config = store.config.server
         if log:
+            from skewless.serving.log_files import log_dir
             from skewless.serving.logs_compact import compact_prediction_logs
 
-            compact_prediction_logs(store.repo_path, ref.name, retention=retention)
+            if log_dir(store.repo_path, ref.name).is_dir():  # a first start has no log yet
+                compact_prediction_logs(store.repo_path, ref.name, retention=retention)
     settings = PredictionSettings(
         model=ref,
         missing=missing,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -25,7 +25,6 @@ from skewless.registry.snapshot import RegistrySnapshot
 if TYPE_CHECKING:
     from skewless.models.tracking import Tracking
     from skewless.serving.model import ServedModel
-    from skewless.store import FeatureStore
 
 __all__ = [
     "BatchContext",
@@ -58,8 +57,9 @@ class BatchContext:
     now: datetime
 
 
-def batch_context(store: FeatureStore) -> BatchContext:
-    """The :class:`BatchContext` of a store: its engine, definitions, registry, MLflow, clock."""
+def batch_context(store: Any) -> BatchContext:
+    """The :class:`BatchContext` of a ``FeatureStore``: its engine, definitions, registry,
+    MLflow and clock."""
     from skewless.models.tracking import tracking_for
 
     return BatchContext(

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from skewless.errors import ModelLineageError, ModelPredictionError
 from skewless.models.lineage import Lineage
-from skewless.models.registry import ModelVersionInfo, get_version_info, load_version
+from skewless.models.versions import ModelVersionInfo, get_version_info, load_version
 from skewless.serving.reference import ModelRef
 
 if TYPE_CHECKING:

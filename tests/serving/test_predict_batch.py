@@ -233,3 +233,16 @@ def test_an_entity_column_named_like_an_output_column(repo: LoggedRepo) -> None:
         predict_batch(
             batch_context(repo.store), repo.classifier, entity_rows(3).assign(prediction=1)
         )
+
+
+def test_the_store_facade_delegates_to_predict_batch(repo: LoggedRepo, tmp_path: Path) -> None:
+    entities = entity_rows(30)
+    _, direct = predict_batch(batch_context(repo.store), repo.classifier, entities)
+    report, table = repo.store.predict_batch(repo.classifier, entities)
+    assert table is not None and direct is not None and table.equals(direct)
+    out = tmp_path / "scored.parquet"
+    written, none = repo.store.predict_batch(repo.classifier, entities, out, batch_rows=11)
+    assert none is None and written.rows == report.rows == 30
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(out).equals(direct)
