@@ -311,7 +311,7 @@ def start_mlflow(repo: Repo, logs: Path) -> Server:
         "-p",
         str(port),
     ]
-    env = {"MLFLOW_TRACKING_URI": repo.tracking_uri}
+    env = {"MLFLOW_TRACKING_URI": repo.tracking_uri, "PATH": _path_with(mlflow.parent)}
     return _launch("mlflow", command, "/ping", "/invocations", port, env, logs)
 
 
@@ -331,8 +331,14 @@ def start_bentoml(repo: Repo, logs: Path, python: Path, home: Path) -> Server:
         "BENCH_BENTOML_SCHEMA": json.dumps(list(zip(repo.columns, repo.dtypes, strict=True))),
         "BENTOML_HOME": str(home),
         "BENTOML_DO_NOT_TRACK": "True",
+        "PATH": _path_with(python.parent),
     }
     return _launch("bentoml", command, "/readyz", "/predict", port, env, logs, cwd=BENCH)
+
+
+def _path_with(folder: Path) -> str:
+    """``PATH`` with ``folder`` (a virtualenv's ``bin``) first: the servers run tools by name."""
+    return os.pathsep.join([str(folder), os.environ.get("PATH", "")])
 
 
 def _model_uri(repo: Repo) -> str:
@@ -494,14 +500,36 @@ def lua_for(server: Server, repo: Repo, users: int) -> str:
     return LUA_BODIES % {"bodies": text, "path": server.path}
 
 
-def batch_totals(server: Server) -> tuple[float, float]:
-    """``skewless_predict_batch_requests`` sum and count from the server's /metrics."""
+HISTOGRAMS = {
+    "batch": "skewless_predict_batch_requests",
+    "fetch_ms": "skewless_predict_feature_fetch_seconds",
+    "model_ms": "skewless_predict_model_seconds",
+}
+
+
+def histogram_totals(server: Server) -> dict[str, tuple[float, float]]:
+    """Sum and count of the serving histograms, from the server's /metrics."""
     text = httpx.get(server.url + "/metrics", timeout=10).text
-    found = {
-        m.group(1): float(m.group(2))
-        for m in re.finditer(r"^skewless_predict_batch_requests_(sum|count) (\S+)$", text, re.M)
-    }
-    return found["sum"], found["count"]
+    out = {}
+    for key, name in HISTOGRAMS.items():
+        total = re.search(rf"^{name}_sum (\S+)$", text, re.M)
+        count = re.search(rf"^{name}_count (\S+)$", text, re.M)
+        assert total and count, text
+        out[key] = (float(total.group(1)), float(count.group(1)))
+    return out
+
+
+def means_between(
+    before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]]
+) -> dict[str, float]:
+    """Each histogram's mean over the observations between two readings (seconds as ms)."""
+    out = {}
+    for key, (total, count) in after.items():
+        n = count - before[key][1]
+        if n > 0:
+            scale = 1000.0 if key.endswith("_ms") else 1.0
+            out[key] = (total - before[key][0]) / n * scale
+    return out
 
 
 @dataclass
@@ -518,18 +546,24 @@ class Row:
 
 def measure(server: Server, script: str, connections: int, seconds: int) -> Row:
     batched = server.name.startswith("skewless")
-    totals = batch_totals(server) if batched else None
+    totals = histogram_totals(server) if batched else None
     before = tree_cpu_seconds(server.pid)
     out = run_wrk(server.url, script, connections, seconds, WRK_TIMEOUT_S)
     after = tree_cpu_seconds(server.pid)
     cpu = None
     if before is not None and after is not None and out["rps"]:
         cpu = (after - before) / (out["rps"] * seconds) * 1e6
-    batch = None
-    if totals is not None:
-        s, n = batch_totals(server)
-        batch = (s - totals[0]) / (n - totals[1]) if n > totals[1] else None
-    return Row(server.name, connections, out["p50"], out["p99"], out["rps"], cpu, batch)
+    means = means_between(totals, histogram_totals(server)) if totals is not None else {}
+    return Row(
+        server.name,
+        connections,
+        out["p50"],
+        out["p99"],
+        out["rps"],
+        cpu,
+        means.get("batch"),
+        {k: v for k, v in means.items() if k != "batch"},
+    )
 
 
 # -- the report ---------------------------------------------------------------------------------
@@ -588,6 +622,19 @@ def verdicts(rows: list[Row]) -> list[str]:
             f"(target {TARGET_BATCHING_GAIN:.2f}x: {met(gain >= TARGET_BATCHING_GAIN)}); p99 "
             f"{batched.p99:.2f} against {single.p99:.2f} ms"
         )
+    return out
+
+
+def batch_times(rows: list[Row]) -> list[str]:
+    """Where a skewless batch's time goes, from the server's own histograms."""
+    out = []
+    for r in rows:
+        if r.variant.startswith("skewless") and "fetch_ms" in r.extra:
+            out.append(
+                f"- {LABELS[r.variant]}, {r.connections} connections: mean batch "
+                f"{r.batch or 0:.1f} requests, feature fetch {r.extra['fetch_ms']:.2f} ms and "
+                f"model {r.extra.get('model_ms', 0):.2f} ms per batch"
+            )
     return out
 
 
@@ -653,7 +700,7 @@ def main() -> None:
 
     if args.model_threads:
         THREADS["OMP_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(args.model_threads)
-    began = time.monotonic()
+    began, load = time.monotonic(), os.getloadavg()[0]
     work = args.data / "predict"
     logs = work / "logs"
     repo = build_repo(work / "repo", args.data, args.users, args.days, args.train, args.pool)
@@ -718,14 +765,15 @@ def main() -> None:
         "(pyfunc predict, then predict_proba); skewless is given the user's key only and "
         "reads the features from the online store. MLflow and BentoML are given the values "
         "in the body. Every variant's predictions and probabilities were checked equal to "
-        f"the floor's for {len(sample)} users before timing."
+        f"the floor's for {len(sample)} users before timing. Load average {load:.1f} when "
+        "the run started."
     )
     model_line = (
         "Model calls in the bench process, 1-row frame (median us): building the frame "
         f"{calls['frame']:.0f}, pyfunc predict {calls['pyfunc_predict']:.0f}, estimator "
         f"predict {calls['estimator_predict']:.0f}, predict_proba {calls['predict_proba']:.0f}."
     )
-    lines = [*table(rows), "", *verdicts(rows), "", model_line, *notes]
+    lines = [*table(rows), "", *verdicts(rows), "", *batch_times(rows), "", model_line, *notes]
     print(head)
     print("\n".join(lines))
     if not args.no_write:
