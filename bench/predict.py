@@ -180,9 +180,9 @@ def build_repo(root: Path, data: Path, users: int, days: int, train: int, pool: 
         tracking = tracking_for(store.config)
         chosen = sorted(int(u) for u in rng.choice(users, min(pool, users), replace=False) + 1001)
         online = store.get_online_features(service, {"user_id": chosen}).to_dict()
-    model_dir, columns, dtypes = _model_files(tracking.tracking_uri, version)
+    model_file, columns, dtypes = _model_files(tracking.tracking_uri, version)
     rows = [list(r) for r in zip(*(online[c] for c in columns), strict=True)]
-    return Repo(root, tracking.tracking_uri, version, columns, dtypes, model_dir, chosen, rows)
+    return Repo(root, tracking.tracking_uri, version, columns, dtypes, model_file, chosen, rows)
 
 
 def _model_files(tracking_uri: str, version: int) -> tuple[Path, list[str], list[str]]:
@@ -765,8 +765,12 @@ def main() -> None:
         "(pyfunc predict, then predict_proba); skewless is given the user's key only and "
         "reads the features from the online store. MLflow and BentoML are given the values "
         "in the body. Every variant's predictions and probabilities were checked equal to "
-        f"the floor's for {len(sample)} users before timing. Load average {load:.1f} when "
-        "the run started."
+        f"the floor's for {len(sample)} users before timing. skewless scores the requests "
+        "that arrive together with one feature read and one model call (mean batch: requests "
+        "per batch in the row, from the server's /metrics); the floor, MLflow and BentoML call "
+        "the model once per request. Every server's model runs with "
+        f"{THREADS.get('OMP_NUM_THREADS', 'the default number of')} OpenMP thread(s). Load "
+        f"average {load:.1f} when the run started."
     )
     model_line = (
         "Model calls in the bench process, 1-row frame (median us): building the frame "
