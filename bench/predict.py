@@ -37,6 +37,11 @@ Targets: skewless at least 60% of the floor's requests/s and p99 under 20 ms at 
 connections; micro-batching at 64 connections at least 10% more requests/s than
 ``--max-batch 1``.
 
+Every server runs its model with ``OMP_NUM_THREADS=1`` (``--model-threads``; 0 leaves the
+library's default of one thread per core): a 1-row prediction gains nothing from threads,
+and on 2 cores shared with wrk and the other servers, OpenMP's waiting threads made a 1-row
+``predict_proba`` some 10x slower.
+
 Run: ``.venv/bin/python bench/predict.py`` (``--users 100000 --seconds 10``,
 ``--variants floor,skewless,mlflow,bentoml``, ``--no-write``); ``--quick`` for a tiny run
 (floor and skewless only, unless ``--variants`` asks for more) that checks the answers agree.
