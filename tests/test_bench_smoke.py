@@ -238,3 +238,24 @@ def test_predict_batch_check_catches_a_wrong_probability() -> None:
         predict_batch.check(out, [0, 1], [[0.75, 0.25], [0.5, 0.5]])
     with pytest.raises(Disagreement):
         predict_batch.check(out, [1, 1], [[0.75, 0.25], [0.25, 0.75]])
+
+
+# -- the prediction server ------------------------------------------------------------------
+def test_predict_variants_agree_at_quick_size(tmp_path: Path) -> None:
+    out = run_bench("predict.py", "--quick", "--seconds", "1", "--data", str(tmp_path))
+    assert "answers agree: floor, skewless, skewless-batch1 (50 users" in out
+    assert "| skewless /predict, --max-batch 1 | 64 |" in out
+    assert re.search(r"skewless at 16 connections: [\d,]+% of the floor's requests/s", out), out
+    assert "micro-batching at 64 connections: " in out
+
+
+def test_predict_check_catches_another_prediction_or_probability() -> None:
+    import predict
+
+    floor = [(0, [0.75, 0.25]), (1, [0.125, 0.875])]
+    predict.check_answers("floor", floor, "skewless", [(0, [0.75, 0.25]), (1, [0.125, 0.875])])
+    predict.check_answers("floor", floor, "mlflow", [(0, None), (1, None)])
+    with pytest.raises(Disagreement):
+        predict.check_answers("floor", floor, "mlflow", [(0, None), (0, None)])
+    with pytest.raises(Disagreement):
+        predict.check_answers("floor", floor, "skewless", [(0, [0.75, 0.25]), (1, [0.25, 0.75])])
