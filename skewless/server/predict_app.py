@@ -123,6 +123,7 @@ class _PredictionServer:
         self.swaps = 0
         self._failed_versions: set[int] = set()
         self._openapi: bytes | None = None
+        self._client: Any = None
         self._holder = process_holder()
         self._held_at = 0.0
         self._hold(served.version)
@@ -136,6 +137,12 @@ class _PredictionServer:
         except Exception as exc:  # serving goes on; only retention could miss the hold
             logger.warning("cannot hold version %s against retention: %s", version, exc)
         self._held_at = time.monotonic()
+
+    def _alias_version(self, name: str, alias: str) -> int:
+        """The version ``alias`` names now: one registry call on a client kept for the poll."""
+        if self._client is None:
+            self._client = self.tracking.client()
+        return int(self._client.get_model_version_by_alias(name, alias).version)
 
     def _release(self, version: int) -> None:
         release_hold(self.tracking, self.settings.model.name, version, "served", self._holder)
@@ -334,8 +341,10 @@ class _PredictionServer:
         ref = self.settings.model
         if not ref.is_alias:
             return False
-        info = resolve_version(self.tracking, ref)
         current = self.model
+        if self._alias_version(ref.name, ref.version) in (current.version, *self._failed_versions):
+            return False
+        info = resolve_version(self.tracking, ref)
         if info.version == current.version or info.version in self._failed_versions:
             return False
         _, records = self.store.registry.records()

@@ -41,7 +41,9 @@ class PredictionBatcher:
         score: answers a batch (``PredictionService.score``), one outcome per request.
         max_batch: the most requests in one batch.
         max_wait_ms: the longest the batcher holds a request back to fill a batch.
-        threads: batches scored at once (one scores while the next one forms).
+        threads: batches scored at once. One (the default) scores while the next batch
+            forms; more only help a model whose native code runs without the interpreter
+            lock, on a machine with cores to spare.
     """
 
     def __init__(
@@ -49,7 +51,7 @@ class PredictionBatcher:
         score: Score,
         max_batch: int = DEFAULT_MAX_BATCH,
         max_wait_ms: float = DEFAULT_MAX_WAIT_MS,
-        threads: int = 2,
+        threads: int = 1,
     ) -> None:
         if max_batch < 1:
             raise ConfigError(f"--max-batch must be at least 1, got {max_batch}")

@@ -94,8 +94,12 @@ class ServedModel:
             if split is not None:  # transform once for predict and predict_proba
                 head, predictor = split
                 inputs = head.transform(frame)
-            predictions = _as_list(predictor.predict(inputs))
-            probabilities = self._probabilities(predictor, inputs)
+            probabilities: list[list[float]] | None
+            if self.is_classifier and _predicts_argmax(predictor):
+                predictions, probabilities = _from_probabilities(predictor, inputs)
+            else:
+                predictions = _as_list(predictor.predict(inputs))
+                probabilities = self._probabilities(predictor, inputs)
         except Exception as exc:
             raise ModelPredictionError(
                 f"model {self.name!r} version {self.version} failed to predict: "
@@ -158,6 +162,49 @@ class ServedModel:
         """The classes, in the order of each probability row (None for a regressor)."""
         classes = getattr(self._raw, "classes_", None)
         return None if classes is None else _as_list(classes)
+
+
+ARGMAX_CLASSIFIERS = frozenset(
+    {
+        "DecisionTreeClassifier",
+        "ExtraTreeClassifier",
+        "ExtraTreesClassifier",
+        "GradientBoostingClassifier",
+        "HistGradientBoostingClassifier",
+        "LogisticRegression",
+        "RandomForestClassifier",
+    }
+)
+"""scikit-learn classifiers whose ``predict`` is the class of highest ``predict_proba`` (their
+probabilities are a monotone function of the scores ``predict`` thresholds): one
+``predict_proba`` call answers both."""
+_TIE = 1e-9
+
+
+def _predicts_argmax(estimator: Any) -> bool:
+    kind = type(estimator)
+    return kind.__module__.startswith("sklearn.") and kind.__name__ in ARGMAX_CLASSIFIERS
+
+
+def _take(inputs: Any, rows: Any) -> Any:
+    return inputs.iloc[rows] if hasattr(inputs, "iloc") else inputs[rows]
+
+
+def _from_probabilities(estimator: Any, inputs: Any) -> tuple[list[Any], list[list[float]]]:
+    """Predictions and probabilities from one ``predict_proba`` call. Where the two most
+    likely classes are within rounding of each other, the estimator's own ``predict`` decides
+    (a threshold on its raw score may fall on the other side of an exact tie)."""
+    import numpy as np
+
+    proba = np.asarray(estimator.predict_proba(inputs), dtype=np.float64)
+    predicted = np.asarray(estimator.classes_)[proba.argmax(axis=1)]
+    if proba.shape[1] > 1:
+        top_two = np.partition(proba, proba.shape[1] - 2, axis=1)[:, -2:]
+        close = np.flatnonzero(top_two[:, 1] - top_two[:, 0] <= _TIE)
+        if close.size:
+            predicted = predicted.copy()
+            predicted[close] = np.asarray(estimator.predict(_take(inputs, close)))
+    return _as_list(predicted), proba.tolist()
 
 
 def _estimator(model: Any) -> Any:
