@@ -79,7 +79,7 @@ def _json(ref: str) -> dict[str, Any]:
 
 _ERRORS = {
     "400": "Malformed JSON or a body that is not an object",
-    "404": "Unknown route",
+    "404": "Unknown route, or feedback to a server started with --no-log",
     "408": "The body did not arrive within the server's read timeout",
     "413": "The body is larger than the server's limit, or asks for too many entities",
     "422": "A body of the wrong shape, keys of the wrong type, or entities without features",
@@ -135,7 +135,7 @@ def prediction_openapi_document(title: str, version: str) -> dict[str, Any]:
                     "requestBody": {"required": True, "content": _json("FeedbackRequest")},
                     "responses": {
                         "200": {"description": "Stored", "content": _json("FeedbackBody")},
-                        **_errors("400", "408", "413", "422", "503"),
+                        **_errors("400", "404", "408", "413", "422", "503"),
                     },
                 }
             },

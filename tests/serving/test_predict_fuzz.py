@@ -79,13 +79,6 @@ def test_fuzz_from_openapi_schema_gives_no_5xx(
     assert "Traceback" not in server.output()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`skewless models serve` (without --no-log) builds its app with no prediction log "
-    "and no feedback store (skewless/server/predict_factory.py prediction_app_from_env ignores "
-    "settings.log_predictions), so POST /feedback answers 404 feedback_disabled, a status "
-    "/openapi.json does not document, telling the user to start without --no-log",
-)
 def test_feedback_on_an_answer_is_stored_with_a_documented_status(
     server: PredictionServerProcess,
 ) -> None:
