@@ -70,6 +70,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         (
             "skewless.models",
             "skewless.serving",
+            "skewless.monitoring",
             "skewless.server",
             "skewless.cli",
             "skewless.demo",

@@ -1,0 +1,8 @@
+"""Drift monitoring: today's features and predictions against the training reference.
+
+See docs/monitoring.md.
+"""
+
+from skewless.monitoring.report import ColumnDrift, Distribution, DriftReport, Quantiles
+
+__all__ = ["ColumnDrift", "Distribution", "DriftReport", "Quantiles"]
