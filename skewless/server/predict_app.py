@@ -334,8 +334,8 @@ class _PredictionServer:
         version = self.store.registry.version()
         if version != self._registry_version:
             self._registry_version = version
+            self._recheck_lineage()  # before the new definitions are read, not after
             self.store.refresh_registry()
-            self._recheck_lineage()
         if time.monotonic() - self._held_at > HOLD_RENEW_S:
             self._hold(self.model.version)
         ref = self.settings.model

@@ -195,10 +195,10 @@ def test_a_model_logged_without_lineage_is_refused_with_how_to_log_it(
     from skewless.models.tracking import tracking_for
 
     tracking = tracking_for(serving.store.config)
-    with tracking.active(), warnings.catch_warnings():
+    with tracking.active() as client, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fitted = LogisticRegression().fit([[0.0], [1.0]], [0, 1])
-        with mlflow.start_run():
+        with mlflow.start_run(experiment_id=tracking.experiment_id(client)):  # the repo's store
             info = mlflow.sklearn.log_model(fitted, name="m", registered_model_name="bare")
         assert info.registered_model_version
     with pytest.raises(ModelLineageError, match="log_model"):
