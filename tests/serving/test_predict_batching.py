@@ -192,6 +192,10 @@ def test_requests_arriving_while_a_batch_is_in_flight_are_coalesced(
         first = asyncio.ensure_future(batcher.submit(_job(1)))
         await asyncio.to_thread(score.started.wait, 10)  # job 1 is being scored
         rest = [asyncio.ensure_future(batcher.submit(_job(u))) for u in range(2, 8)]
+        for _ in range(200):  # a full batch is handed to the free scoring thread
+            if len(score.batches) >= len(while_in_flight):
+                break
+            await asyncio.sleep(0.05)
         await asyncio.sleep(0.1)
         assert score.batches == while_in_flight  # the others wait for a batch to finish
         score.gate.set()
