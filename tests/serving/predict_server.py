@@ -48,10 +48,16 @@ def wait_for(check: object, timeout: float = 10.0, interval: float = 0.05) -> No
 
 class PredictionServerProcess:
     """``python -m skewless.cli.main --repo REPO models serve MODEL --port P ARGS...`` until
-    :meth:`stop`; its stdout and stderr go to :attr:`log`."""
+    :meth:`stop`; its stdout and stderr go to :attr:`log`. With ``wait=False`` the
+    constructor returns at once and :meth:`wait_ready` waits (to start several together)."""
 
     def __init__(
-        self, repo: Path, model: str = "churn", *args: str, port: int | None = None
+        self,
+        repo: Path,
+        model: str = "churn",
+        *args: str,
+        port: int | None = None,
+        wait: bool = True,
     ) -> None:
         self.repo = repo
         self.port = port or free_port()
@@ -75,17 +81,19 @@ class PredictionServerProcess:
             env=_env(),
         )
         self.pid = self.process.pid
-        self._wait_ready()
+        if wait:
+            self.wait_ready()
 
-    def _wait_ready(self, timeout: float = 120.0) -> None:
+    def wait_ready(self, timeout: float = 120.0) -> PredictionServerProcess:
+        """Wait until ``/health`` answers 200 (stops the server and raises if it does not)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                self._log_file.close()
+                self.stop()
                 raise RuntimeError(f"the server exited early:\n{self.log.read_text()}")
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    return
+                    return self
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"the server did not answer within {timeout} s:\n{self.log.read_text()}")

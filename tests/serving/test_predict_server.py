@@ -7,12 +7,14 @@ from __future__ import annotations
 import contextlib
 import shutil
 import socket
+import sqlite3
 import threading
 import time
 import warnings
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,13 +34,58 @@ from skewless.models import promote
 MAX_BODY = 65_536
 
 
+@dataclass
+class Servers:
+    """The processes of the module, started together.
+
+    Attributes:
+        main: ``churn@production`` (the promotion and definition tests move it).
+        two: ``churn/1`` with two workers and ``--missing null``.
+        on_redis: ``churn/1`` over a copy of the repository with its online store in Redis
+            (None without ``redis-server``), and the Redis processes it used.
+    """
+
+    main: PredictionServerProcess
+    two: PredictionServerProcess
+    on_redis: PredictionServerProcess | None
+    redis: list[RedisServer] = field(default_factory=list)
+
+
 @pytest.fixture(scope="module")
-def server(serving: ServingRepo) -> Iterator[PredictionServerProcess]:
-    """The repository's ``churn@production`` served by one process for the module."""
-    with PredictionServerProcess(
-        serving.root, "churn", "--max-body-bytes", str(MAX_BODY)
-    ) as process:
-        yield process
+def servers(serving: ServingRepo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    redis = RedisServer().start() if find_redis_server() is not None else None
+    redis_processes = [redis] if redis is not None else []
+    started: list[PredictionServerProcess] = []
+    try:
+        started.append(
+            PredictionServerProcess(
+                serving.root, "churn", "--max-body-bytes", str(MAX_BODY), wait=False
+            )
+        )
+        started.append(
+            PredictionServerProcess(
+                serving.root, "churn/1", "--workers", "2", "--missing", "null", wait=False
+            )
+        )
+        on_redis = None
+        if redis is not None:
+            root = _redis_copy(serving, tmp_path_factory.mktemp("on-redis") / "repo", redis)
+            on_redis = PredictionServerProcess(root, "churn/1", wait=False)
+            started.append(on_redis)
+        for process in started:
+            process.wait_ready()
+        yield Servers(started[0], started[1], on_redis, redis_processes)
+    finally:
+        for process in started:
+            process.stop()
+        for redis_process in redis_processes:  # with any the tests restarted
+            redis_process.stop()
+
+
+@pytest.fixture(scope="module")
+def server(servers: Servers) -> PredictionServerProcess:
+    """The repository's ``churn@production``."""
+    return servers.main
 
 
 def _one_error_line(stderr: str) -> str:
@@ -132,46 +179,49 @@ def test_an_oversize_body_gets_its_413_before_the_connection_closes(
 # -- workers and the missing policy ----------------------------------------------------------
 
 
-def _metric(text: str, name: str) -> float:
+PREDICT_200 = 'skewless_http_requests_total{route="/predict",method="POST",status="200"}'
+
+
+def _metric(text: str, name: str, default: float | None = None) -> float:
     for line in text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
+        if line.startswith(name + " "):
             return float(line.rsplit(" ", 1)[1])
+    if default is not None:
+        return default
     raise AssertionError(f"no metric {name} in:\n{text}")
 
 
 def test_two_workers_both_answer_and_missing_null_answers_null_over_http(
-    serving: ServingRepo,
+    serving: ServingRepo, servers: Servers
 ) -> None:
     users = [5, 123456, 6]
     want, _ = expected(serving.store, {"user_id": [5, 6]}, 1)
     sent = 40
-    with PredictionServerProcess(
-        serving.root, "churn/1", "--workers", "2", "--missing", "null"
-    ) as two:
+    two = servers.two
 
-        def call(_: int) -> httpx.Response:
-            with httpx.Client(base_url=two.url, timeout=20) as fresh:  # a new connection
-                return fresh.post("/predict", json={"entities": {"user_id": users}})
+    def call(_: int) -> httpx.Response:
+        with httpx.Client(base_url=two.url, timeout=20) as fresh:  # a new connection
+            return fresh.post("/predict", json={"entities": {"user_id": users}})
 
-        with ThreadPoolExecutor(8) as pool:
-            answers = list(pool.map(call, range(sent)))
-        for answer in answers:
-            assert answer.status_code == 200, answer.text
-            body = answer.json()
-            assert body["predictions"] == [want[0], None, want[1]]
-            assert body["missing"] == [1]
-            assert body["probabilities"][1] is None
-        # Each worker counts only what it answered: a count short of all the requests sent
-        # means the other worker answered the rest.
-        seen = set()
-        for _ in range(40):
-            with httpx.Client(base_url=two.url, timeout=20) as fresh:
-                text = fresh.get("/metrics").text
-            seen.add(_metric(text, "skewless_predictions_total"))
-            if any(n < sent * len(users) for n in seen):
-                break
-        assert any(n < sent * len(users) for n in seen), seen
-        assert "Traceback" not in two.output()
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(call, range(sent)))
+    for answer in answers:
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["predictions"] == [want[0], None, want[1]]
+        assert body["missing"] == [1]
+        assert body["probabilities"][1] is None
+    # Each worker counts only the requests it answered: a count short of all the requests
+    # sent means the other worker answered the rest.
+    seen = set()
+    for _ in range(40):
+        with httpx.Client(base_url=two.url, timeout=20) as fresh:
+            text = fresh.get("/metrics").text
+        seen.add(_metric(text, PREDICT_200, default=0))
+        if min(seen) < sent:
+            break
+    assert min(seen) < sent, seen
+    assert "Traceback" not in two.output()
 
 
 # -- an online store that goes away ----------------------------------------------------------
@@ -208,8 +258,19 @@ class Load(threading.Thread):
 
 
 def _redis_copy(serving: ServingRepo, root: Path, redis: RedisServer) -> Path:
-    """The served repository with its online store in ``redis``, materialized."""
-    shutil.copytree(serving.root, root, ignore=shutil.ignore_patterns("*.log"))
+    """The served repository with its online store in ``redis``, materialized.
+
+    The SQLite files are copied through SQLite's backup API: opening and closing them as
+    plain files would drop this process's locks on them (POSIX advisory locks are per
+    process), under the connections the test's store holds open.
+    """
+    shutil.copytree(
+        serving.root, root, ignore=shutil.ignore_patterns("*.log", "*.db", "*.db-wal", "*.db-shm")
+    )
+    for name in ("registry.db", "mlflow.db"):
+        source = contextlib.closing(sqlite3.connect(serving.root / "data" / name))
+        with source as original, contextlib.closing(sqlite3.connect(root / "data" / name)) as copy:
+            original.backup(copy)
     (root / "feature_store.yaml").write_text(
         "project: serving\nonline_store:\n  type: redis\n"
         f'  connection_string: "{redis.connection_string}"\n'
@@ -223,46 +284,42 @@ def _materialize(root: Path, end: datetime) -> None:
         store.materialize(end - timedelta(days=8), end)
 
 
-@pytest.mark.skipif(find_redis_server() is None, reason="redis-server is not installed")
 def test_a_redis_outage_answers_503_with_retry_after_and_recovers(
-    serving: ServingRepo, tmp_path: Path
+    serving: ServingRepo, servers: Servers
 ) -> None:
-    redis = RedisServer().start()
-    restarted: RedisServer | None = None
+    served = servers.on_redis
+    if served is None:
+        pytest.skip("redis-server is not installed")
+    redis = servers.redis[0]
+    load = Load(served.url, [1, 2, 3])
+    load.start()
     try:
-        root = _redis_copy(serving, tmp_path / "redis-repo", redis)
-        with PredictionServerProcess(root, "churn/1") as served:
-            load = Load(served.url, [1, 2, 3])
-            load.start()
-            try:
-                wait_for(lambda: load.codes()[200] > 10, timeout=30)
-                redis.stop()  # by its pid, under load
-                wait_for(lambda: load.codes()[503] > 5, timeout=30)
-                down = httpx.post(served.url + "/predict", json={"entities": {"user_id": [1]}})
-                ready = httpx.get(served.url + "/ready")
-            finally:
-                load.stop()
-            assert set(load.codes()) <= {200, 503}, load.codes()  # never a 4xx, never a 500
-            assert down.status_code == 503, down.text
-            assert down.headers["retry-after"] == "1"
-            body = down.json()
-            assert body["error"] == "online_store_unavailable", body
-            assert redis.connection_string in body["detail"] or "redis" in body["detail"].lower()
-            assert ready.status_code == 503, ready.text
-            assert ready.json()["components"]["online_store"]["status"] == "down"
-
-            restarted = RedisServer(port=redis.port).start()  # empty: no persistence
-            _materialize(root, serving.end)
-            wait_for(lambda: httpx.get(served.url + "/ready").status_code == 200, timeout=30)
-            again = httpx.post(served.url + "/predict", json={"entities": {"user_id": [1, 2]}})
-            assert again.status_code == 200, again.text
-            want, _ = expected(serving.store, {"user_id": [1, 2]}, 1)
-            assert again.json()["predictions"] == want
-            assert "Traceback" not in served.output()
+        wait_for(lambda: load.codes()[200] > 10, timeout=30)
+        redis.stop()  # by its pid, under load
+        wait_for(lambda: load.codes()[503] > 5, timeout=30)
+        down = httpx.post(served.url + "/predict", json={"entities": {"user_id": [1]}})
+        ready = httpx.get(served.url + "/ready")
     finally:
-        if restarted is not None:
-            restarted.stop()
-        redis.stop()
+        load.stop()
+    assert set(load.codes()) <= {200, 503}, load.codes()  # never a 4xx, never a 500
+    assert down.status_code == 503, down.text
+    assert down.headers["retry-after"] == "1"
+    body = down.json()
+    assert body["error"] == "online_store_unavailable", body
+    assert redis.connection_string in body["detail"], body
+    assert ready.status_code == 503, ready.text
+    assert ready.json()["components"]["online_store"]["status"] == "down"
+
+    restarted = RedisServer(port=redis.port)
+    servers.redis.append(restarted)
+    restarted.start()  # empty: no persistence
+    _materialize(served.repo, serving.end)
+    wait_for(lambda: httpx.get(served.url + "/ready").status_code == 200, timeout=30)
+    again = httpx.post(served.url + "/predict", json={"entities": {"user_id": [1, 2]}})
+    assert again.status_code == 200, again.text
+    want, _ = expected(serving.store, {"user_id": [1, 2]}, 1)
+    assert again.json()["predictions"] == want
+    assert "Traceback" not in served.output()
 
 
 # -- a promotion picked up under load --------------------------------------------------------
