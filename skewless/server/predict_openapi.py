@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 from pydantic.json_schema import models_json_schema
 
 from skewless.server.openapi import ErrorBody
@@ -48,18 +48,21 @@ class PredictResponse(BaseModel):
 
 
 class FeedbackItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     request_id: str = Field(min_length=1)
     label: str | float | int | bool
     row: int | None = Field(default=None, ge=0, description="The entity's index in its request.")
 
 
-class FeedbackRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class FeedbackList(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
-    request_id: str | None = None
-    label: str | float | int | bool | None = None
-    row: int | None = None
-    feedback: list[FeedbackItem] | None = None
+    feedback: list[FeedbackItem] = Field(min_length=1)
+
+
+class FeedbackRequest(RootModel[FeedbackItem | FeedbackList]):
+    """One outcome, or ``{"feedback": [...]}`` with several."""
 
 
 class FeedbackBody(BaseModel):

@@ -64,6 +64,13 @@ def parse_feedback(body: bytes) -> list[dict[str, Any]]:
     ..., "row": N}`` (``row``, the entity's index in its request, is optional), or
     ``{"feedback": [...]}`` with several."""
     data = _load_object(body)
+    allowed = {"feedback"} if "feedback" in data else {"request_id", "label", "row"}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise _shape(
+            f"unknown field(s) {', '.join(map(repr, unknown))} in the body: send one "
+            '{"request_id": ..., "label": ..., "row": N} or {"feedback": [...]} of them'
+        )
     items = data.get("feedback", [data])
     if not isinstance(items, list) or not items:
         raise _shape("`feedback` must be a non-empty list of {request_id, label} objects")
@@ -72,6 +79,9 @@ def parse_feedback(body: bytes) -> list[dict[str, Any]]:
         where = f"feedback[{i}]" if "feedback" in data else "the body"
         if not isinstance(item, dict):
             raise _shape(f"{where} must be an object, got a JSON {_json_type(item)}")
+        extra = sorted(set(item) - {"request_id", "label", "row"})
+        if extra:
+            raise _shape(f"{where} has unknown field(s) {', '.join(map(repr, extra))}")
         request_id = item.get("request_id")
         if not isinstance(request_id, str) or not request_id:
             raise _shape(f"{where} needs `request_id`, the id a /predict answer carried")
