@@ -257,6 +257,7 @@ def test_summary_reads_without_javascript(browser: Chromium, tmp_path: Path) -> 
         assert "Dataset drift detected" in page.inner_text("#verdict")
         assert page.locator("#summary-table tbody tr").count() == 4
         assert page.locator("table[class=quantiles]").count() == 2
+        assert not page.locator("#dist-0").is_visible()  # a blank canvas is no figure
         page.locator("#col-2 details summary").click()
         assert HOSTILE_IMG in page.inner_text("#col-2 details table")
         view.screenshot("drift-report-nojs", full_page=False)
