@@ -148,7 +148,8 @@ def _header(report: Mapping[str, Any], title: str) -> str:
 
     def side(label: str, part: Mapping[str, Any]) -> str:
         name = _e(part["name"]) if part.get("name") else "unnamed"
-        return f"{label}: <strong>{name}</strong> ({int(part.get('rows') or 0):,} rows)"
+        rows = int(part.get("rows") or 0)
+        return f"{label}: <strong>{name}</strong>" + (f" ({rows:,} rows)" if rows else "")
 
     return (
         f"<header><h1>{_e(title)}</h1>"

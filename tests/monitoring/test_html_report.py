@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from browser import Chromium, browser  # noqa: F401  (the fixture, registered by the import)
+from hypothesis import given
+from hypothesis import strategies as st
 
 from skewless.monitoring import ColumnDrift, Distribution, DriftReport, Quantiles
 from skewless.monitoring.html import render_html
@@ -131,6 +133,21 @@ def test_every_name_is_escaped() -> None:
     assert "<" not in data and ">" not in data and "\\u003cimg src=x" in data
 
 
+def structure(name: str, category: str) -> list[str]:
+    report = DriftReport(
+        {name: categorical(name, drifted=True, categories=("a", "b", category))},
+        reference_name=name,
+        current_name=category,
+        timeline=({"day": name, "share_drifted": 1.0, "columns": {name: {"drifted": True}}},),
+    )
+    return [tag for tag, _ in tags(render_html(report.to_dict()))]
+
+
+@given(st.text(min_size=1, max_size=30), st.text(min_size=1, max_size=30))
+def test_no_name_changes_the_page_structure(name: str, category: str) -> None:
+    assert structure(name, category) == structure("x", "y")
+
+
 def test_summary_says_what_drifted() -> None:
     page = render_html(small_report().to_dict())
     assert "Dataset drift detected" in page
@@ -138,6 +155,8 @@ def test_summary_says_what_drifted() -> None:
     assert "wasserstein (normed Wasserstein distance)" in page
     assert "jensenshannon (Jensen-Shannon distance)" in page
     assert "Quantile shift" in page and 'id="timeline-chart"' in page
+    prediction = DriftReport({"p": numerical("p", drifted=False)}, kind="prediction")
+    assert "<h1>Prediction drift report</h1>" in render_html(prediction.to_dict())
     quiet = render_html(DriftReport({"amount": numerical("amount", drifted=False)}).to_dict())
     assert "No dataset drift" in quiet and "Drifted columns: none." in quiet
     assert 'id="timeline-chart"' not in quiet
@@ -219,6 +238,16 @@ def test_report_renders_in_chromium(browser: Chromium, tmp_path: Path) -> None: 
         assert rows.nth(1).locator("th").inner_text() == QUOTED
         assert rows.nth(3).locator("th").inner_text() == UNICODE
         assert page.locator("h3", has_text=UNICODE).count() == 1
+        assert page.get_by_role("heading", level=1).inner_text() == "Data drift report"
+        assert page.get_by_role("heading", level=3).count() == 4
+        assert (
+            page.get_by_role("img", name=f"Histogram of column {QUOTED}", exact=False).count() == 1
+        )
+        assert page.get_by_role("img", name=re.compile(r"^Category shares of column ")).count() == 2
+        assert (
+            page.get_by_role("img", name=re.compile(r"^Share of columns drifted per day")).count()
+            == 1
+        )
         assert "0.001" in page.inner_text("#col-1")  # the KS column's p-value
         assert HOSTILE_IMG in page.inner_text("#col-2")  # its new category, shown as text
         assert page.evaluate("window.__pwned") is None
