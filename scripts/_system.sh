@@ -1,5 +1,6 @@
-# Sourced by test.sh: install what the test suite starts (redis-server, PostgreSQL, and the
-# wrk load generator) from Debian's packages when it is missing. Needs root (as on CI) or sudo.
+# Sourced by test.sh: install what the test suite starts (redis-server, PostgreSQL, the wrk load
+# generator, and headless Chromium for the HTML pages' tests) from Debian's packages when it is
+# missing. Needs root (as on CI) or sudo.
 apt_install() {
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -22,6 +23,12 @@ ensure_test_servers() {
   if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     echo "Installing PostgreSQL"
     apt_install postgresql
+  fi
+  # The HTML report's (and pages') tests open them in Debian's Chromium, driven by Playwright
+  # (from the test extra) at /usr/bin/chromium: Playwright's own browser download is not used.
+  if [ ! -x /usr/bin/chromium ]; then
+    echo "Installing chromium"
+    apt_install chromium
   fi
   ensure_java
 }

@@ -31,7 +31,10 @@ def pytest_sessionstart(session: object) -> None:
     import pytest
 
     missing = [tool for tool in ("redis-server", "wrk", "java") if shutil.which(tool) is None]
+    if shutil.which("chromium") is None and not os.path.exists("/usr/bin/chromium"):
+        missing.append("chromium")
     extras = ("pyspark", "mlflow", "sklearn", "onnxruntime", "httpx", "redis", "psycopg")
+    extras += ("playwright",)
     missing += [name for name in extras if importlib.util.find_spec(name) is None]
     if not glob.glob("/usr/lib/postgresql/*/bin/initdb") and shutil.which("initdb") is None:
         missing.append("PostgreSQL (initdb)")
