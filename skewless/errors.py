@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "DefinitionError",
+    "DriftInputError",
     "EmbeddingsUnavailableError",
     "EntityFrameError",
     "FeatureNotFoundError",
@@ -224,3 +225,9 @@ class PredictionLogError(SkewlessError):
 class FeedbackError(EntityFrameError):
     """A feedback item lacks a request id, names a bad row or holds a label that is not a JSON
     scalar; nothing of that call was recorded."""
+
+
+class DriftInputError(SkewlessError, ValueError):
+    """The reference or current data of a drift comparison cannot be compared as given: no
+    common columns, a column numeric on one side and text on the other, an empty side, an
+    all-null column, an unknown test name or a column named that does not exist."""

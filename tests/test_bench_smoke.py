@@ -259,3 +259,28 @@ def test_predict_check_catches_another_prediction_or_probability() -> None:
         predict.check_answers("floor", floor, "mlflow", [(0, None), (0, None)])
     with pytest.raises(Disagreement):
         predict.check_answers("floor", floor, "skewless", [(0, [0.75, 0.25]), (1, [0.25, 0.75])])
+
+
+# -- drift report ---------------------------------------------------------------------------
+def test_drift_report_agrees_with_its_floor_at_quick_size() -> None:
+    out = run_bench("drift.py", "--quick", "--no-evidently")
+    assert "answers agree: drift_report and the floor (14 drifted)" in out
+    assert "injected drift not found: none" in out
+    assert "| skewless drift_report (pandas frames) |" in out
+
+
+def test_drift_floor_check_catches_another_statistic() -> None:
+    import drift
+    import numpy as np
+    import pandas as pd
+
+    from skewless.monitoring import drift_report
+
+    rng = np.random.default_rng(0)
+    ref = pd.DataFrame({"x": rng.normal(size=3000), "c": rng.choice(list("abc"), 3000)})
+    cur = pd.DataFrame({"x": rng.normal(0.5, 1, 3000), "c": rng.choice(list("abc"), 3000)})
+    report = drift_report(ref, cur)
+    statistics = drift.floor(ref, cur, report)
+    drift.check_floor(report, statistics)
+    with pytest.raises(Disagreement):
+        drift.check_floor(report, {**statistics, "x": statistics["x"] * (1 + 1e-6)})

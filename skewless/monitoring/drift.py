@@ -1,0 +1,309 @@
+"""``drift_report``: how today's data compares with the reference, column by column.
+
+The default test of each column is the one Evidently 0.7's ``DataDriftPreset`` picks, so a
+team that switches gets the same verdicts; see docs/monitoring.md, "drift_report".
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from skewless.errors import DriftInputError
+from skewless.monitoring.column_drift import ColumnPlan, Kind, compare_column
+from skewless.monitoring.report import ColumnDrift, DriftReport
+from skewless.monitoring.stat_tests import TEST_NAMES
+
+__all__ = ["drift_report"]
+
+Side = Any  # pandas/polars DataFrame, pyarrow Table or RecordBatch, or a Parquet path
+_SHOWN_COLUMNS = 8
+
+
+def drift_report(
+    reference: Side,
+    current: Side,
+    numerical: Sequence[str] | None = None,
+    categorical: Sequence[str] | None = None,
+    tests: str | Mapping[str, str] | None = None,
+    threshold: float | Mapping[str, float] | None = None,
+    drift_share: float = 0.5,
+) -> DriftReport:
+    """Compare ``current`` with ``reference`` column by column.
+
+    Args:
+        reference: the reference data (the training set): a pandas or polars DataFrame, a
+            pyarrow Table, or the path of a Parquet file or directory.
+        current: the data to check, in the same forms.
+        numerical: the numerical columns to compare. With ``categorical``, names exactly the
+            columns compared; when both are None every common column of a supported type is
+            compared (numbers as numerical, text and booleans as categorical).
+        categorical: the categorical columns to compare (numbers named here are compared as
+            categories).
+        tests: one test name for every column, or a mapping column -> test name; the other
+            columns get the default test. Names: ``chisquare``, ``jensenshannon``,
+            ``kl_div``, ``ks``, ``psi``, ``wasserstein``, ``z``.
+        threshold: one threshold for every column, or a mapping column -> threshold; the
+            others get their test's default.
+        drift_share: the share of drifted columns at which the whole dataset drifts.
+
+    Returns:
+        The :class:`~skewless.monitoring.DriftReport`.
+
+    Raises:
+        DriftInputError: no common columns, a column numeric on one side and text on the
+            other, an empty side, an all-null column, an unknown column or test name.
+
+    Example:
+        >>> import pandas as pd
+        >>> ref = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0] * 200})
+        >>> report = drift_report(ref, ref.assign(x=ref.x + 3))
+        >>> report.columns["x"].test, report.drifted_columns
+        ('wasserstein', ['x'])
+    """
+    if not 0.0 < drift_share <= 1.0:
+        raise DriftInputError(f"drift_share={drift_share!r} is not in (0, 1]: pass a share")
+    ref_table = _resolve_side(reference, "reference")
+    cur_table = _resolve_side(current, "current")
+    plans = _plans(ref_table, cur_table, numerical, categorical, tests, threshold)
+    columns = _compare_all(plans, ref_table, cur_table)
+    return DriftReport(
+        columns=columns,
+        drift_share=drift_share,
+        reference_name=_name_of(reference),
+        current_name=_name_of(current),
+        reference_rows=ref_table.num_rows,
+        current_rows=cur_table.num_rows,
+    )
+
+
+# -- the two sides -----------------------------------------------------------------------------
+def _resolve_side(value: Side, side: str = "reference") -> pa.Table:
+    """The data of one side as an Arrow table (frames are converted, paths read).
+
+    Saved dataset names and prediction-log windows are resolved here too once those sources
+    exist; for now a string must be the path of a Parquet file or directory.
+    """
+    table = _as_table(value, side)
+    if table.num_columns == 0 or table.num_rows == 0:
+        raise DriftInputError(
+            f"the {side} data is empty ({table.num_rows} rows, {table.num_columns} columns): "
+            "pass a frame or Parquet path with rows to compare"
+        )
+    return table
+
+
+def _as_table(value: Side, side: str) -> pa.Table:
+    if isinstance(value, pa.Table):
+        return value
+    if isinstance(value, pa.RecordBatch):
+        return pa.Table.from_batches([value])
+    if isinstance(value, str | Path):
+        path = Path(value)
+        if not path.exists():
+            raise DriftInputError(
+                f"the {side} data {str(value)!r} is not a Parquet file or directory: pass a "
+                "pandas/polars DataFrame, a pyarrow Table or the path of Parquet data"
+            )
+        return pq.read_table(path)
+    module = type(value).__module__.split(".")[0]
+    if module == "pandas" and hasattr(value, "columns"):
+        return pa.Table.from_pandas(value, preserve_index=False)
+    if module == "polars" and hasattr(value, "to_arrow"):
+        return _polars_to_arrow(value)
+    raise DriftInputError(
+        f"the {side} data is a {type(value).__name__}, which drift_report cannot read: pass "
+        "a pandas or polars DataFrame, a pyarrow Table or the path of Parquet data"
+    )
+
+
+def _polars_to_arrow(frame: Any) -> pa.Table:
+    table: pa.Table = frame.to_arrow()
+    views = [i for i, f in enumerate(table.schema) if pa.types.is_string_view(f.type)]
+    for i in views:
+        table = table.set_column(i, table.field(i).name, table.column(i).cast(pa.large_string()))
+    return table
+
+
+def _name_of(value: Side) -> str | None:
+    return str(value) if isinstance(value, str | Path) else None
+
+
+# -- what to compare, and how ------------------------------------------------------------------
+def _kind_of(t: pa.DataType) -> str | None:
+    """``number``, ``integer``, ``text`` (categories) or None (not compared by default)."""
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    if pa.types.is_integer(t):
+        return "integer"
+    if pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return "number"
+    if (
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_string_view(t)
+        or pa.types.is_boolean(t)
+    ):
+        return "text"
+    if pa.types.is_null(t):
+        return "null"
+    return None
+
+
+def _plans(
+    ref: pa.Table,
+    cur: pa.Table,
+    numerical: Sequence[str] | None,
+    categorical: Sequence[str] | None,
+    tests: str | Mapping[str, str] | None,
+    threshold: float | Mapping[str, float] | None,
+) -> list[ColumnPlan]:
+    common = [name for name in ref.column_names if name in set(cur.column_names)]
+    if not common:
+        raise DriftInputError(
+            "the reference and current data have no column in common (reference: "
+            f"{_show(ref.column_names)}; current: {_show(cur.column_names)}): compare data "
+            "of the same schema"
+        )
+    named: dict[str, Kind]
+    if numerical is None and categorical is None:
+        named = _default_kinds(ref, cur, common)
+    else:
+        named = _named_kinds(ref, cur, list(numerical or []), list(categorical or []))
+    if not named:
+        raise DriftInputError(
+            f"none of the common columns ({_show(common)}) is numerical, text or boolean: "
+            "name the columns to compare with numerical= or categorical="
+        )
+    test_of = _per_column("tests", tests, named)
+    threshold_of = _per_column("threshold", threshold, named)
+    for name, test in test_of.items():
+        if test not in TEST_NAMES:
+            raise DriftInputError(
+                f"unknown drift test {test!r} for column {name!r}: choose one of "
+                f"{', '.join(TEST_NAMES)}"
+            )
+    for name, value in threshold_of.items():
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise DriftInputError(
+                f"threshold {value!r} for column {name!r} is not a number: pass a float"
+            )
+    return [
+        ColumnPlan(
+            name,
+            kind,
+            test_of.get(name),
+            None if name not in threshold_of else float(threshold_of[name]),
+        )
+        for name, kind in named.items()
+    ]
+
+
+def _types(ref: pa.Table, cur: pa.Table, name: str) -> tuple[str | None, str | None]:
+    ref_kind = _kind_of(ref.schema.field(name).type)
+    cur_kind = _kind_of(cur.schema.field(name).type)
+    if "null" in (ref_kind, cur_kind):
+        side = "reference" if ref_kind == "null" else "current"
+        raise DriftInputError(
+            f"column {name!r} is all null in the {side} data: leave it out with "
+            "numerical=/categorical=, or fill it"
+        )
+    numeric = {"integer", "number"}
+    if (ref_kind in numeric and cur_kind == "text") or (ref_kind == "text" and cur_kind in numeric):
+        raise DriftInputError(
+            f"column {name!r} is {ref.schema.field(name).type} in the reference data and "
+            f"{cur.schema.field(name).type} in the current data: cast one side to the other's "
+            "type, or leave the column out with numerical=/categorical="
+        )
+    return ref_kind, cur_kind
+
+
+def _default_kinds(ref: pa.Table, cur: pa.Table, common: list[str]) -> dict[str, Kind]:
+    kinds: dict[str, Kind] = {}
+    for name in common:
+        ref_kind, cur_kind = _types(ref, cur, name)
+        if ref_kind is None or cur_kind is None:
+            continue  # timestamps, lists, binary: not compared unless named
+        if ref_kind == "text":
+            kinds[name] = "categorical"
+        elif ref_kind == cur_kind == "integer":
+            kinds[name] = "integer"
+        else:
+            kinds[name] = "numerical"
+    return kinds
+
+
+def _named_kinds(
+    ref: pa.Table, cur: pa.Table, numerical: list[str], categorical: list[str]
+) -> dict[str, Kind]:
+    both = sorted(set(numerical) & set(categorical))
+    if both:
+        raise DriftInputError(
+            f"column(s) {_show(both)} are named both numerical and categorical: name each once"
+        )
+    kinds: dict[str, Kind] = {}
+    for names, kind in ((numerical, "numerical"), (categorical, "categorical")):
+        for name in names:
+            missing = [
+                s for s, t in (("reference", ref), ("current", cur)) if name not in t.column_names
+            ]
+            if missing:
+                raise DriftInputError(
+                    f"column {name!r} is not in the {' and '.join(missing)} data: name columns "
+                    "both sides have"
+                )
+            ref_kind, cur_kind = _types(ref, cur, name)
+            if kind == "numerical" and "text" in (ref_kind, cur_kind):
+                raise DriftInputError(
+                    f"column {name!r} is named numerical but holds "
+                    f"{ref.schema.field(name).type}: name it in categorical= instead"
+                )
+            if ref_kind is None or cur_kind is None:
+                raise DriftInputError(
+                    f"column {name!r} is {ref.schema.field(name).type}, which has no drift "
+                    "test: leave it out, or cast it to numbers or text"
+                )
+            kinds[name] = "numerical" if kind == "numerical" else "categorical"
+    return kinds
+
+
+def _per_column(what: str, value: Any, named: Mapping[str, Kind]) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        unknown = [name for name in value if name not in named]
+        if unknown:
+            raise DriftInputError(
+                f"{what}= names column(s) {_show(unknown)} that are not compared (compared: "
+                f"{_show(list(named))}): name compared columns only"
+            )
+        return dict(value)
+    return dict.fromkeys(named, value)
+
+
+def _show(names: Sequence[str]) -> str:
+    shown = ", ".join(repr(n) for n in names[:_SHOWN_COLUMNS])
+    more = len(names) - _SHOWN_COLUMNS
+    return shown + (f" and {more} more" if more > 0 else "") if names else "none"
+
+
+# -- the work ----------------------------------------------------------------------------------
+def _compare_all(plans: list[ColumnPlan], ref: pa.Table, cur: pa.Table) -> dict[str, ColumnDrift]:
+    """Every column's drift, columns in parallel: the sorting, counting and arithmetic run in
+    numpy and Arrow, which release the GIL."""
+    workers = max(1, min(os.cpu_count() or 1, len(plans)))
+
+    def one(plan: ColumnPlan) -> ColumnDrift:
+        return compare_column(plan, ref.column(plan.name), cur.column(plan.name))
+
+    if workers == 1:
+        return {plan.name: one(plan) for plan in plans}
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="skewless-drift") as pool:
+        results = list(pool.map(one, plans))
+    return {r.column: r for r in results}
