@@ -22,8 +22,8 @@ from skewless._progress import progress
 from skewless._time import to_micros, to_utc
 from skewless.definitions import BatchFeatureView, FeatureView
 from skewless.errors import MaterializationError, SkewlessError, TimeRangeError, UnknownObjectError
+from skewless.materialize_rows import write_latest
 from skewless.offline.spark.materialize import can_write_from_executors, write_from_executors
-from skewless.online.codec import ViewCodec
 from skewless.online.window_state import StateLayout
 from skewless.registry.records import Watermark
 from skewless.registry.snapshot import RegistrySnapshot
@@ -308,13 +308,17 @@ def _materialize_view(
                 )
                 bar.advance(written)
             else:
-                codec = ViewCodec(view)
-                for batch in ctx.engine.latest_per_key(
-                    view, start, end, late_created_after=late_after, batch_rows=ctx.batch_rows
-                ):
-                    if batch.num_rows:
-                        written += ctx.online.write(table, codec.encode_rows(batch))
-                        bar.advance(batch.num_rows)
+                written = write_latest(
+                    ctx.engine,
+                    ctx.online,
+                    view,
+                    table,
+                    start,
+                    end,
+                    late_after,
+                    batch_rows=ctx.batch_rows,
+                    bar=bar,
+                )
         except SkewlessError:
             raise
         except Exception as exc:
