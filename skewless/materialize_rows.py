@@ -61,6 +61,9 @@ def write_latest(
     )
     written = 0
     with prefetched(batches, depth=READ_AHEAD) as ready:
+        # A read of no keys opens the store's connection (and finds the table) while the
+        # engine computes its first batch, instead of after it.
+        online.read([(table, [])])
         rows = chain.from_iterable(_encoded(ready, codec, bar))
         # Wait for a row before each write, so no transaction is open while the engine is
         # still computing its first batch.
