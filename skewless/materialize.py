@@ -1,11 +1,12 @@
 """Materialization: the latest row per key, from the offline sources to the online store.
 
 The rules are docs/semantics.md "Materialization". Per view, the offline engine streams the winning
-row of each key in bounded batches; each batch is encoded (vectorized, see
-:mod:`skewless.online.codec`) and written in one online transaction under the monotonic rule,
-so reruns and out-of-order ranges are harmless. The view's watermark moves only after all of
-its batches are committed: a run that fails part-way leaves the watermark where it was, and
-rerunning it completes the work.
+row of each key in small batches, read ahead on a background thread while the rows before them
+are encoded (vectorized, see :mod:`skewless.online.codec`) and written
+(:mod:`skewless.materialize_rows`): at most ``batch_rows`` rows per online transaction, under
+the monotonic rule, so reruns and out-of-order ranges are harmless. The view's watermark moves
+only after all of its transactions are committed: a run that fails part-way leaves the
+watermark where it was, and rerunning it completes the work.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ __all__ = [
 logger = logging.getLogger("skewless")
 
 DEFAULT_BATCH_ROWS = 100_000
-"""Rows per batch read from the engine and written in one online transaction."""
+"""The most rows written in one online transaction (the engine's winning rows are pulled in
+smaller batches, :data:`skewless.materialize_rows.READ_ROWS`)."""
 
 
 class WatermarkStore(Protocol):
@@ -64,7 +66,8 @@ class MaterializeContext:
         online: receives the rows.
         registry: holds the watermarks.
         snapshot: the definitions to materialize (and their online table names).
-        batch_rows: the most rows read and written at once (memory is bounded by it).
+        batch_rows: the most rows written in one online transaction (memory is bounded by
+            it).
         show_progress: draw progress bars; by default only when stderr is a terminal.
         now: the store's clock at the start of the run (None: the wall clock); watermarks
             never move past it.
