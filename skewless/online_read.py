@@ -192,6 +192,22 @@ class OnlineReader:
         if plan.timed:
             now_us = to_micros(now) if now is not None else self._now_us()
         out: dict[str, list[Any]] = {key: [value]}
+        if len(results) == 1:  # one view: no loop, no zip
+            view = views[0]
+            stored = results[0]
+            found = stored[0]
+            ttl_us = view.ttl_us
+            cutoff = now_us - ttl_us if ttl_us else _UNBOUNDED
+            if found is None:
+                one: Sequence[Any] = view.empty
+            elif found[0] < cutoff:
+                one = view.empty
+                self._hint(plan)
+            else:
+                one = view.decode(found[1])
+            cols = [[v] for v in one]
+            out.update(zip(view.output_names, cols, strict=True))
+            return OnlineResponse(out, plan.key_names, [(view, stored, cutoff, cols)])
         shown: list[ViewResult] = []
         outside = 0
         for view, stored in zip(views, results, strict=True):
