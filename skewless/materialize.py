@@ -1,11 +1,12 @@
 """Materialization: the latest row per key, from the offline sources to the online store.
 
 The rules are docs/semantics.md "Materialization". Per view, the offline engine streams the winning
-row of each key in bounded batches; each batch is encoded (vectorized, see
-:mod:`skewless.online.codec`) and written in one online transaction under the monotonic rule,
-so reruns and out-of-order ranges are harmless. The view's watermark moves only after all of
-its batches are committed: a run that fails part-way leaves the watermark where it was, and
-rerunning it completes the work.
+row of each key in small batches, read ahead on a background thread while the rows before them
+are encoded (vectorized, see :mod:`skewless.online.codec`) and written
+(:mod:`skewless.materialize_rows`): at most ``batch_rows`` rows per online transaction, under
+the monotonic rule, so reruns and out-of-order ranges are harmless. The view's watermark moves
+only after all of its transactions are committed: a run that fails part-way leaves the
+watermark where it was, and rerunning it completes the work.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from skewless._progress import progress
 from skewless._time import to_micros, to_utc
 from skewless.definitions import BatchFeatureView, FeatureView
 from skewless.errors import MaterializationError, SkewlessError, TimeRangeError, UnknownObjectError
+from skewless.materialize_rows import write_latest
 from skewless.offline.spark.materialize import can_write_from_executors, write_from_executors
-from skewless.online.codec import ViewCodec
 from skewless.online.window_state import StateLayout
 from skewless.registry.records import Watermark
 from skewless.registry.snapshot import RegistrySnapshot
@@ -42,7 +43,8 @@ __all__ = [
 logger = logging.getLogger("skewless")
 
 DEFAULT_BATCH_ROWS = 100_000
-"""Rows per batch read from the engine and written in one online transaction."""
+"""The most rows written in one online transaction (the engine's winning rows are pulled in
+smaller batches, :data:`skewless.materialize_rows.READ_ROWS`)."""
 
 
 class WatermarkStore(Protocol):
@@ -64,7 +66,8 @@ class MaterializeContext:
         online: receives the rows.
         registry: holds the watermarks.
         snapshot: the definitions to materialize (and their online table names).
-        batch_rows: the most rows read and written at once (memory is bounded by it).
+        batch_rows: the most rows written in one online transaction (memory is bounded by
+            it).
         show_progress: draw progress bars; by default only when stderr is a terminal.
         now: the store's clock at the start of the run (None: the wall clock); watermarks
             never move past it.
@@ -308,13 +311,17 @@ def _materialize_view(
                 )
                 bar.advance(written)
             else:
-                codec = ViewCodec(view)
-                for batch in ctx.engine.latest_per_key(
-                    view, start, end, late_created_after=late_after, batch_rows=ctx.batch_rows
-                ):
-                    if batch.num_rows:
-                        written += ctx.online.write(table, codec.encode_rows(batch))
-                        bar.advance(batch.num_rows)
+                written = write_latest(
+                    ctx.engine,
+                    ctx.online,
+                    view,
+                    table,
+                    start,
+                    end,
+                    late_after,
+                    batch_rows=ctx.batch_rows,
+                    bar=bar,
+                )
         except SkewlessError:
             raise
         except Exception as exc:

@@ -82,9 +82,11 @@ class OnlineResponse:
         {'user_id': [1], 'f': [None]}
         """
         out = dict(self._columns)
-        for plan, *_ in self._views:
-            for name in plan.documents & out.keys():
-                out[name] = parse_documents(out[name])
+        for view in self._views:
+            documents = view[0].documents
+            if documents:
+                for name in documents & out.keys():
+                    out[name] = parse_documents(out[name])
         return out
 
     @property

@@ -61,6 +61,7 @@ class FeatureStore:
         self.config = config if config is not None else load_config(repo_path)
         self.repo_path = self.config.repo_path
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._given_clock = clock  # None: the wall clock, which reads can take in microseconds
         self.registry = Registry(self.config)
         self._snapshot: RegistrySnapshot | None = None
         self._offline: OfflineEngine | None = offline_engine
@@ -266,7 +267,7 @@ class FeatureStore:
         if self._reader is None:
             from skewless.online_read import OnlineReader
 
-            self._reader = OnlineReader(self.online_store, self.snapshot, self._clock)
+            self._reader = OnlineReader(self.online_store, self.snapshot, self._given_clock)
         return self._reader.read(features, entity_rows, full_feature_names)
 
     def audit(

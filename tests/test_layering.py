@@ -31,6 +31,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "skewless._time",
             "skewless._files",
             "skewless._progress",
+            "skewless._prefetch",
             "skewless._version",
             "skewless.config",
         ),
@@ -46,6 +47,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         (
             "skewless.retrieval",
             "skewless.materialize",
+            "skewless.materialize_rows",
             "skewless.push",
             "skewless.push_values",
             "skewless.compact",

@@ -191,3 +191,28 @@ def test_one_entity_read_stays_within_its_call_budget(
         sys.setprofile(None)
     assert values["score"] == [7]
     assert len(calls) <= CALL_BUDGET, "\n".join(calls)
+
+
+def test_a_feature_list_changed_in_place_is_read_as_it_is_now(
+    online: SqliteOnlineStore, snap: RegistrySnapshot
+) -> None:
+    reader = OnlineReader(online, lambda: snap, lambda: NOW)
+    refs = ["stats:score"]
+    assert reader.read(refs, [{"user_id": 1}]).to_dict() == {"user_id": [1], "score": [7]}
+    refs[0] = "stats:label"
+    assert reader.read(refs, [{"user_id": 1}]).to_dict() == {"user_id": [1], "label": ["a"]}
+    assert reader.read(refs, [{"user_id": 1}], True).to_dict() == {
+        "user_id": [1],
+        "stats__label": ["a"],
+    }
+
+
+def test_without_a_clock_ttls_are_measured_against_the_wall_clock(
+    online: SqliteOnlineStore, snap: RegistrySnapshot
+) -> None:
+    reader = OnlineReader(online, lambda: snap)
+    assert datetime.now(NOW.tzinfo) > NOW + timedelta(hours=1)  # the rows are long expired
+    assert reader.read(["stats:score"], [{"user_id": 1}]).statuses["score"] == ["OUTSIDE_MAX_AGE"]
+    assert reader.read(["stats:score"], {"user_id": [1]}).statuses["score"] == ["OUTSIDE_MAX_AGE"]
+    later = reader.read(["stats:score"], [{"user_id": 1}], now=NOW).statuses["score"]
+    assert later == ["PRESENT"]

@@ -314,3 +314,13 @@ def test_close_then_use_again(store: OnlineStore) -> None:
     store.write(T, [(_key(1), 1, None, b"[1]")])
     store.close()
     assert store.read([(T, [_key(1)])]) == [[(1, b"[1]")]]
+
+
+def test_a_streamed_write_counts_the_rows_offered(store: OnlineStore) -> None:
+    rows = ((_key(i), i, None, b"[%d]" % i) for i in range(2_500))
+    assert store.write(T, rows) == 2_500
+    assert store.write(T, iter([])) == 0
+    assert _read_all(store, T, [_key(0), _key(2_499)]) == {
+        _key(0): (0, b"[0]"),
+        _key(2_499): (2_499, b"[2499]"),
+    }

@@ -17,14 +17,16 @@ empty one when it was deleted), as a process started then would.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import itertools
 import operator
 import os
 import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import ParamSpec, TypeVar
@@ -194,9 +196,13 @@ class SqliteOnlineStore:
     def write(self, table: str, rows: Iterable[OnlineRow]) -> int:
         """Upsert ``rows`` into ``table`` in one transaction under the monotonic rule.
 
-        The table is created on first write. All rows commit together or none do.
+        The table is created on first write. All rows commit together or none do. A list or
+        tuple is written in key order; any other iterable is streamed into the transaction as
+        it yields rows (a failing iterator rolls the whole transaction back).
         """
-        batch = rows if isinstance(rows, list | tuple) else list(rows)
+        if not isinstance(rows, list | tuple):
+            return self._write_stream(table, iter(rows))
+        batch = rows
         if len(batch) > 1_000:
             # Inserting in key order keeps B-tree writes local (much faster for big batches);
             # the sort is stable, so of two rows of one key the later one still wins a tie.
@@ -220,6 +226,34 @@ class SqliteOnlineStore:
             raise
         self._tables.add(table)
         return len(batch)
+
+    def _write_stream(self, table: str, rows: Iterator[OnlineRow]) -> int:
+        quoted = _quote(table)
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        offered = itertools.count()
+        try:
+            # Created inside the transaction every time: a table dropped by another
+            # connection cannot fail the write half-way through the rows.
+            conn.execute(_CREATE.format(t=quoted))
+            counted = map(_key_of, zip(rows, offered, strict=False))
+            conn.executemany(_UPSERT.format(t=quoted), counted)
+            conn.execute("COMMIT")
+        except sqlite3.ProgrammingError as exc:
+            _rollback_quietly(conn)
+            if "closed database" in str(exc) and next(offered) > 0:
+                # Rows already consumed cannot be offered again: say so instead of retrying.
+                raise OnlineStoreUnavailableError(
+                    f"the SQLite online store {self.path} was replaced while rows of table "
+                    f"{table!r} were being written; nothing of this write was committed: "
+                    "run it again"
+                ) from exc
+            raise
+        except BaseException:
+            _rollback(conn)
+            raise
+        self._tables.add(table)
+        return next(offered)
 
     @_reachable
     def update(self, table: str, keys: Sequence[bytes], merge: Merge) -> None:
@@ -383,6 +417,11 @@ def _use_wal(conn: sqlite3.Connection) -> None:
 def _rollback(conn: sqlite3.Connection) -> None:
     if conn.in_transaction:
         conn.execute("ROLLBACK")
+
+
+def _rollback_quietly(conn: sqlite3.Connection) -> None:
+    with contextlib.suppress(sqlite3.ProgrammingError):  # closed: nothing to roll back
+        _rollback(conn)
 
 
 def _after_fork_in_child() -> None:
