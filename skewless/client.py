@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 import orjson
@@ -24,7 +24,7 @@ from skewless.errors import FeatureServerError, SkewlessError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Client", "FeatureServerError", "RemoteOnlineResponse"]
+__all__ = ["Client", "FeatureServerError", "HttpJsonClient", "RemoteOnlineResponse"]
 
 _EPOCH = "1970-01-01T00:00:00Z"
 _DUMPS_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_SERIALIZE_NUMPY
@@ -77,20 +77,18 @@ def _parse_time(text: str) -> datetime | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
-class Client:
-    """A connection pool to one skewless (or Feast-compatible) feature server.
+class HttpJsonClient:
+    """A connection pool to one skewless server speaking JSON (the base of the clients).
 
     Args:
-        url: the server's base URL, e.g. ``http://127.0.0.1:6566``.
+        url: the server's base URL.
         timeout: seconds to wait for connecting and for each answer.
         max_connections: connections kept open to the server.
         headers: extra headers sent with every request (e.g. authorization).
-
-    Errors the server answers with are raised as the matching
-    :class:`~skewless.errors.SkewlessError` subclass (``FeatureNotFoundError``,
-    ``EntityFrameError``, ...) carrying the server's message; others as
-    :class:`FeatureServerError`. Use as a context manager, or call :meth:`close`.
     """
+
+    server = "the feature server"
+    command = "skewless serve"
 
     def __init__(
         self,
@@ -111,16 +109,62 @@ class Client:
         )
 
     def __repr__(self) -> str:
-        return f"Client({self.url!r})"
+        return f"{type(self).__name__}({self.url!r})"
 
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> Client:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _post(
+        self, path: str, body: dict[str, Any], headers: Mapping[str, str] | None = None
+    ) -> Any:
+        try:
+            content = orjson.dumps(body, default=_default, option=_DUMPS_OPTIONS)
+        except TypeError as exc:
+            raise FeatureServerError(
+                f"cannot send the request to {self.url}{path} as JSON ({exc}): pass plain "
+                "values (numbers, strings, booleans, datetimes)"
+            ) from None
+        return self._request("POST", path, content, headers)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        content: bytes | None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        try:
+            response = self._http.request(method, path, content=content, headers=headers)
+        except httpx.HTTPError as exc:
+            raise FeatureServerError(
+                f"cannot reach {self.server} at {self.url} ({type(exc).__name__}: {exc}): "
+                f"check the URL and that `{self.command}` is running"
+            ) from None
+        if response.status_code >= 400:
+            raise _error_of(response)
+        return orjson.loads(response.content)
+
+
+class Client(HttpJsonClient):
+    """A connection pool to one skewless (or Feast-compatible) feature server.
+
+    Args:
+        url: the server's base URL, e.g. ``http://127.0.0.1:6566``.
+        timeout: seconds to wait for connecting and for each answer.
+        max_connections: connections kept open to the server.
+        headers: extra headers sent with every request (e.g. authorization).
+
+    Errors the server answers with are raised as the matching
+    :class:`~skewless.errors.SkewlessError` subclass (``FeatureNotFoundError``,
+    ``EntityFrameError``, ...) carrying the server's message; others as
+    :class:`FeatureServerError`. Use as a context manager, or call :meth:`close`.
+    """
 
     # -- API -------------------------------------------------------------------------------
     def get_online_features(
@@ -162,29 +206,6 @@ class Client:
     def health(self) -> dict[str, Any]:
         """The server's ``/health`` answer (project and registry version)."""
         return self._request("GET", "/health", None)
-
-    # -- plumbing --------------------------------------------------------------------------
-    def _post(self, path: str, body: dict[str, Any]) -> Any:
-        try:
-            content = orjson.dumps(body, default=_default, option=_DUMPS_OPTIONS)
-        except TypeError as exc:
-            raise FeatureServerError(
-                f"cannot send the request to {self.url}{path} as JSON ({exc}): pass plain "
-                "values (numbers, strings, booleans, datetimes)"
-            ) from None
-        return self._request("POST", path, content)
-
-    def _request(self, method: str, path: str, content: bytes | None) -> Any:
-        try:
-            response = self._http.request(method, path, content=content)
-        except httpx.HTTPError as exc:
-            raise FeatureServerError(
-                f"cannot reach the feature server at {self.url} ({type(exc).__name__}: {exc}): "
-                "check the URL and that `skewless serve` is running"
-            ) from None
-        if response.status_code >= 400:
-            raise _error_of(response)
-        return orjson.loads(response.content)
 
 
 _BY_CODE: dict[str, type[SkewlessError]] = {

@@ -14,10 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import orjson
 
-from skewless.client import _DUMPS_OPTIONS, _columns, _default, _error_of
-from skewless.errors import FeatureServerError
+from skewless.client import HttpJsonClient, _columns
 
 __all__ = ["PredictionClient", "PredictionResult"]
 
@@ -44,7 +42,7 @@ class PredictionResult:
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
-class PredictionClient:
+class PredictionClient(HttpJsonClient):
     """A connection pool to one prediction server.
 
     Args:
@@ -59,35 +57,8 @@ class PredictionClient:
     :class:`~skewless.errors.FeatureServerError`.
     """
 
-    def __init__(
-        self,
-        url: str,
-        timeout: float = 10.0,
-        *,
-        max_connections: int = 32,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        self.url = url.rstrip("/")
-        self._http = httpx.Client(
-            base_url=self.url,
-            timeout=timeout,
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            headers={"content-type": "application/json", **dict(headers or {})},
-        )
-
-    def __repr__(self) -> str:
-        return f"PredictionClient({self.url!r})"
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> PredictionClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    server = "the prediction server"
+    command = "skewless models serve"
 
     def predict(
         self,
@@ -141,24 +112,3 @@ class PredictionClient:
             return self._http.get("/ready").status_code == 200
         except httpx.HTTPError:
             return False
-
-    def _post(self, path: str, body: dict[str, Any], headers: Any = None) -> Any:
-        try:
-            content = orjson.dumps(body, default=_default, option=_DUMPS_OPTIONS)
-        except TypeError as exc:
-            raise FeatureServerError(
-                f"cannot send the request to {self.url}{path} as JSON ({exc}): pass plain values"
-            ) from None
-        return self._request("POST", path, content, headers)
-
-    def _request(self, method: str, path: str, content: bytes | None, headers: Any = None) -> Any:
-        try:
-            response = self._http.request(method, path, content=content, headers=headers)
-        except httpx.HTTPError as exc:
-            raise FeatureServerError(
-                f"cannot reach the prediction server at {self.url} ({type(exc).__name__}: "
-                f"{exc}): check the URL and that `skewless models serve` is running"
-            ) from None
-        if response.status_code >= 400:
-            raise _error_of(response)
-        return orjson.loads(response.content)

@@ -17,7 +17,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -30,7 +30,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from skewless.errors import RegistryError, SkewlessError, StoreUnavailableError
-from skewless.server.batching import DUMPS_OPTIONS, ReadBatcher, encode_columns, json_default
+from skewless.server.batching import ReadBatcher, encode_columns
 from skewless.server.health import Health
 from skewless.server.metrics import Metrics, MetricsMiddleware
 from skewless.server.openapi import openapi_document
@@ -43,6 +43,7 @@ from skewless.server.requests import (
     problem_of,
     read_body,
 )
+from skewless.server.responses import JSON, json_response, routing_response
 from skewless.server.settings import ServerSettings
 
 if TYPE_CHECKING:
@@ -53,9 +54,11 @@ __all__ = ["create_app", "encode_online_response"]
 
 logger = logging.getLogger("skewless.server")
 
-JSON = "application/json"
 DEEP_VALUES = ("0", "1", "false", "true")
 ROUTES = ("/get-online-features", "/push", "/health", "/metrics", "/openapi.json")
+ROUTES_TEXT = (
+    "POST /get-online-features, POST /push, GET /health, GET /metrics and GET /openapi.json"
+)
 
 
 def encode_online_response(response: OnlineResponse) -> bytes:
@@ -63,13 +66,7 @@ def encode_online_response(response: OnlineResponse) -> bytes:
     return encode_columns(response.to_dict(), response.statuses, response.event_timestamps)
 
 
-def _json(content: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-    return Response(
-        orjson.dumps(content, default=json_default, option=DUMPS_OPTIONS),
-        status_code=status,
-        media_type=JSON,
-        headers=headers,
-    )
+_json = json_response
 
 
 class _Server:
@@ -226,27 +223,7 @@ class _Server:
         return Response(self._openapi, media_type=JSON)
 
     async def http_error(self, request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        route = self.metrics.route_of(request.url.path)
-        if exc.status_code == 404:
-            problem = RequestProblem(
-                404,
-                "not_found",
-                f"no route {request.url.path!r}: the server answers "
-                "POST /get-online-features, POST /push, GET /health, GET /metrics and "
-                "GET /openapi.json",
-            )
-        elif exc.status_code == 405:
-            allowed = (exc.headers or {}).get("Allow", "")
-            problem = RequestProblem(
-                405,
-                "method_not_allowed",
-                f"{request.method} is not allowed on {request.url.path}: use {allowed}",
-            )
-        else:
-            problem = RequestProblem(exc.status_code, "http_error", str(exc.detail))
-        self.metrics.count_error(route, problem.code)
-        return _json(problem.body(), problem.status, headers=exc.headers)
+        return routing_response(request, exc, ROUTES_TEXT, self.metrics)
 
     async def server_error(self, request: Request, exc: Exception) -> Response:
         return self.failure(self.metrics.route_of(request.url.path), exc)

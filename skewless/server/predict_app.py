@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,7 @@ from skewless.server.predict_openapi import prediction_openapi_document
 from skewless.server.predict_requests import parse_feedback, parse_predict, prediction_problem
 from skewless.server.predict_settings import PredictionSettings
 from skewless.server.requests import RETRY_AFTER_S, RequestProblem, check_entities, read_body
+from skewless.server.responses import JSON, json_response, routing_response
 from skewless.serving.batching import PredictionBatcher
 from skewless.serving.cache import cache_from_spec
 from skewless.serving.model import (
@@ -55,8 +56,11 @@ __all__ = ["FeedbackStore", "create_prediction_app"]
 
 logger = logging.getLogger("skewless.server")
 
-JSON = "application/json"
 ROUTES = ("/predict", "/feedback", "/model", "/health", "/ready", "/metrics", "/openapi.json")
+ROUTES_TEXT = (
+    "POST /predict, POST /feedback, GET /model, GET /health, GET /ready, GET /metrics and "
+    "GET /openapi.json"
+)
 _REQUEST_ID_MAX = 128
 HOLD_TTL = timedelta(minutes=10)
 """How long the served version's hold lasts unless renewed (a killed server's lapses)."""
@@ -66,13 +70,7 @@ FeedbackStore = Callable[[list[dict[str, Any]]], int]
 """Stores feedback items (``request_id``, ``label``, ``row``); returns how many."""
 
 
-def _json(content: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-    return Response(
-        orjson.dumps(content, default=json_default, option=DUMPS_OPTIONS),
-        status_code=status,
-        media_type=JSON,
-        headers=headers,
-    )
+_json = json_response
 
 
 def _request_id(request: Request) -> str:
@@ -269,27 +267,7 @@ class _PredictionServer:
         return Response(self._openapi, media_type=JSON)
 
     async def http_error(self, request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        route = self.metrics.route_of(request.url.path)
-        if exc.status_code == 404:
-            problem = RequestProblem(
-                404,
-                "not_found",
-                f"no route {request.url.path!r}: the server answers POST /predict, "
-                "POST /feedback, GET /model, GET /health, GET /ready, GET /metrics and "
-                "GET /openapi.json",
-            )
-        elif exc.status_code == 405:
-            allowed = (exc.headers or {}).get("Allow", "")
-            problem = RequestProblem(
-                405,
-                "method_not_allowed",
-                f"{request.method} is not allowed on {request.url.path}: use {allowed}",
-            )
-        else:
-            problem = RequestProblem(exc.status_code, "http_error", str(exc.detail))
-        self.metrics.count_error(route, problem.code)
-        return _json(problem.body(), problem.status, headers=exc.headers)
+        return routing_response(request, exc, ROUTES_TEXT, self.metrics)
 
     async def server_error(self, request: Request, exc: Exception) -> Response:
         return self.failure(self.metrics.route_of(request.url.path), exc)
