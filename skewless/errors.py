@@ -24,6 +24,7 @@ __all__ = [
     "OnlineStoreError",
     "OnlineStoreUnavailableError",
     "PredictionLogError",
+    "ProfileError",
     "PushValidationError",
     "RegistryConflictError",
     "RegistryError",
@@ -224,3 +225,8 @@ class PredictionLogError(SkewlessError):
 class FeedbackError(EntityFrameError):
     """A feedback item lacks a request id, names a bad row or holds a label that is not a JSON
     scalar; nothing of that call was recorded."""
+
+
+class ProfileError(SkewlessError):
+    """A profile cannot answer what was asked (a format 1 profile without a quantile sketch,
+    parts of different types or bins merged, a profile file that cannot be read)."""
