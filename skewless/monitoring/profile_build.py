@@ -36,9 +36,18 @@ from skewless.monitoring.profile import (
 )
 from skewless.monitoring.profile_distinct import DistinctSketch
 
-__all__ = ["BATCH_ROWS", "Bins", "ProfileSource", "build_profile", "equal_width_bins"]
+__all__ = [
+    "BATCH_ROWS",
+    "DATASET_BINS",
+    "Bins",
+    "ProfileSource",
+    "build_profile",
+    "equal_width_bins",
+]
 
 BATCH_ROWS = 1 << 20
+DATASET_BINS = 100
+"""Equal-width bins between min and max whose exact counts a saved dataset's profile keeps."""
 Bins = Mapping[str, Sequence[float]] | int | None
 ProfileSource = Any
 """A ``pyarrow.Table``, ``RecordBatch``, ``RecordBatchReader`` or ``pyarrow.dataset.Dataset``,

@@ -31,7 +31,7 @@ _TWO_64 = float(2**64)
 def hash_numbers(values: np.ndarray) -> np.ndarray:
     """64-bit hashes of float64 values (the splitmix64 finalizer over their bits; -0.0 is 0.0).
 
-    >>> hash_numbers(np.array([0.0, -0.0]))[0] == hash_numbers(np.array([-0.0]))[0]
+    >>> bool(hash_numbers(np.array([0.0]))[0] == hash_numbers(np.array([-0.0]))[0])
     True
     """
     bits = np.ascontiguousarray(values, dtype=np.float64) + 0.0  # -0.0 + 0.0 is 0.0

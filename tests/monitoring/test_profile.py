@@ -133,10 +133,7 @@ def test_merging_parts_equals_the_whole_and_is_associative(seed: int, cuts: list
     table = random_table(rng, 3000)
     bins = equal_width_bins(table, ["x", "g", "i"], 30)
     bounds = [0, *sorted(cuts), 3000]
-    parts = [
-        build_profile(table.slice(a, b - a), bins=bins)
-        for a, b in itertools.pairwise(bounds)
-    ]
+    parts = [build_profile(table.slice(a, b - a), bins=bins) for a, b in itertools.pairwise(bounds)]
     whole = build_profile(table, bins=bins, batch_rows=500)
     assert_same(Profile.merge_all(parts), whole)
     a, b, c = parts[0], parts[1], Profile.merge_all(parts[2:])
