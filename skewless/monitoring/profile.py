@@ -188,6 +188,34 @@ class ColumnProfile:
         sketch = self._require_sketch("a CDF")
         return [float(sketch.get_rank(float(x), True)) for x in points]
 
+    def bin_counts(self, edges: Sequence[float]) -> tuple[np.ndarray, bool]:
+        """Counts of the finite values below ``edges[0]``, in each bin (the last one closed, as
+        ``numpy.histogram``) and above ``edges[-1]``: ``len(edges) + 1`` numbers, and whether
+        they are exact.
+
+        On the stored histogram's edges the counts are exact; on other edges they come from the
+        sketch, each bin's share within the sketch's double-sided rank error (``pmf_error``).
+        """
+        h = self.histogram
+        if h is not None and tuple(float(e) for e in edges) == h.edges:
+            return np.array([h.below, *h.counts, h.above], dtype=np.float64), True
+        sketch = self._require_sketch("counts on other bins than the stored ones")
+        if sketch.is_empty():
+            return np.zeros(len(edges) + 1), True
+        points = [float(e) for e in edges]
+        below = np.array(sketch.get_cdf(points, False)[:-1])
+        below[-1] = sketch.get_rank(points[-1], True)
+        cumulative = np.concatenate([below, [1.0]])
+        shares = np.diff(np.concatenate([[0.0], cumulative]))
+        return shares * self.count, not sketch.is_estimation_mode()
+
+    @property
+    def pmf_error(self) -> float:
+        """The sketch's double-sided normalized rank error: the bound on a bin's share from
+        :meth:`bin_counts` on other than the stored edges."""
+        sketch = self._require_sketch("bin shares")
+        return float(sketch.normalized_rank_error(True)) if sketch.is_estimation_mode() else 0.0
+
     def weighted_sample(self) -> tuple[np.ndarray, np.ndarray]:
         """The sketch as a weighted sample: values and integer weights summing to ``count``.
 

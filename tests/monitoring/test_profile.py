@@ -277,3 +277,18 @@ def test_a_column_missing_from_one_part_counts_as_null_there() -> None:
     b = build_profile(pa.table({"x": [3.0]}))
     merged = a.merge(b)
     assert merged.rows == 3 and merged["y"].nulls == 1 and merged["y"].count == 2
+
+
+def test_bin_counts_are_exact_on_the_stored_edges_and_near_elsewhere() -> None:
+    rng = np.random.default_rng(5)
+    values = rng.normal(size=200_000)
+    stored = [-2.0, -1.0, 0.0, 1.0, 2.0]
+    profile = build_profile(pa.table({"v": values}), bins={"v": stored})["v"]
+    full = np.concatenate([[-np.inf], stored, [np.inf]])
+    counts, exact = profile.bin_counts(stored)
+    assert exact and counts.tolist() == np.histogram(values, full)[0].tolist()
+    other = [-1.5, -0.25, 0.3, 1.7]
+    counts, exact = profile.bin_counts(other)
+    truth = np.histogram(values, np.concatenate([[-np.inf], other, [np.inf]]))[0]
+    assert not exact and math.isclose(counts.sum(), values.size)
+    assert np.max(np.abs(counts - truth)) / values.size <= profile.pmf_error
