@@ -89,6 +89,11 @@ def build_profile(
             f"cannot profile columns {missing}: the data has {', '.join(dataset.schema.names)}"
         )
     if isinstance(bins, int):
+        if isinstance(dataset, _ReaderSource):
+            raise ProfileError(
+                "bins=<int> needs two passes over the data, and a RecordBatchReader gives one: "
+                "pass the bin edges per column, or a table or Parquet path"
+            )
         bins = equal_width_bins(dataset, names, bins, batch_rows)
     edges = {name: np.asarray(e, dtype=np.float64) for name, e in (bins or {}).items()}
     builders = {
@@ -132,7 +137,7 @@ def equal_width_bins(
 
 
 # -- sources ----------------------------------------------------------------------------------
-def _as_dataset(source: ProfileSource) -> ds.Dataset:
+def _as_dataset(source: ProfileSource) -> ds.Dataset | _ReaderSource:
     if isinstance(source, ds.Dataset):
         return source
     if isinstance(source, str | Path):
@@ -140,7 +145,7 @@ def _as_dataset(source: ProfileSource) -> ds.Dataset:
     if isinstance(source, list | tuple) and source and isinstance(source[0], str | Path):
         return ds.dataset([str(p) for p in source], format="parquet")
     if isinstance(source, pa.RecordBatchReader):
-        return ds.dataset(source.read_all())
+        return _ReaderSource(source)
     if isinstance(source, pa.RecordBatch):
         return ds.dataset(pa.Table.from_batches([source]))
     if isinstance(source, pa.Table):
@@ -159,8 +164,21 @@ def _as_dataset(source: ProfileSource) -> ds.Dataset:
     )
 
 
+class _ReaderSource:
+    """A record batch reader read once, batch by batch, as a dataset is."""
+
+    def __init__(self, reader: pa.RecordBatchReader) -> None:
+        self.reader = reader
+        self.schema = reader.schema
+
+    def to_batches(self, columns: list[str], batch_size: int) -> Iterator[pa.RecordBatch]:
+        for batch in self.reader:
+            for start in range(0, batch.num_rows, batch_size):
+                yield batch.slice(start, batch_size).select(columns)
+
+
 def _batches(
-    dataset: ds.Dataset, names: Sequence[str], batch_rows: int
+    dataset: ds.Dataset | _ReaderSource, names: Sequence[str], batch_rows: int
 ) -> Iterator[pa.RecordBatch]:
     for batch in dataset.to_batches(columns=list(names), batch_size=batch_rows):
         if batch.num_rows:

@@ -292,3 +292,12 @@ def test_bin_counts_are_exact_on_the_stored_edges_and_near_elsewhere() -> None:
     truth = np.histogram(values, np.concatenate([[-np.inf], other, [np.inf]]))[0]
     assert not exact and math.isclose(counts.sum(), values.size)
     assert np.max(np.abs(counts - truth)) / values.size <= profile.pmf_error
+
+
+def test_a_record_batch_reader_is_read_once_batch_by_batch() -> None:
+    table = random_table(np.random.default_rng(4), 3000)
+    reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=400))
+    assert_same(build_profile(reader, batch_rows=256), build_profile(table))
+    reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
+    with pytest.raises(ProfileError, match="two passes"):
+        build_profile(reader, bins=10)
