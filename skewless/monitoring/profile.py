@@ -37,6 +37,7 @@ __all__ = [
     "OTHER",
     "SKETCH_K",
     "TOP_K",
+    "VALUE_COUNTS",
     "ColumnKind",
     "ColumnProfile",
     "Histogram",
@@ -50,6 +51,8 @@ SKETCH_K = 400
 """KLL's ``k``: single-query rank error about 0.7% at the 99th percentile of trials."""
 TOP_K = 1000
 """Categories counted one by one; the rest are summed in ``other``."""
+VALUE_COUNTS = 100
+"""A numeric column with at most this many distinct values keeps the count of each."""
 OTHER = "__other__"
 
 ColumnKind = Literal["numeric", "categorical", "bool", "time", "other"]
@@ -117,6 +120,9 @@ class ColumnProfile:
         distinct: the distinct-count sketch (format 2).
         categories: value -> count (strings, bools), at most ``TOP_K`` values.
         other: the count of the values beyond the top ``TOP_K``.
+        value_counts: value -> count of a numeric column with at most ``VALUE_COUNTS``
+            distinct values (None past that), exact: what a test of a column of few values
+            (binary, or 5 values or fewer) compares.
         fixed_quantiles: q -> value, the quantiles format 1 stored (no sketch there).
         format_version: the format this column was read from.
     """
@@ -135,6 +141,7 @@ class ColumnProfile:
     distinct: DistinctSketch | None = field(default=None, compare=False, repr=False)
     categories: dict[str, int] | None = None
     other: int = 0
+    value_counts: dict[float, int] | None = None
     fixed_quantiles: dict[float, float] | None = None
     format_version: int = FORMAT_VERSION
 
@@ -278,6 +285,7 @@ class ColumnProfile:
             distinct=_merge_distinct(self.distinct, other.distinct),
             categories=categories,
             other=self.other + other.other + overflow,
+            value_counts=_merge_values(self.value_counts, other.value_counts),
         )
 
     def with_extra_nulls(self, rows: int) -> ColumnProfile:
@@ -302,6 +310,11 @@ class ColumnProfile:
             "distinct": self.distinct.to_dict() if self.distinct else None,
             "categories": self.categories,
             "other": self.other,
+            "value_counts": (
+                [[v, n] for v, n in self.value_counts.items()]
+                if self.value_counts is not None
+                else None
+            ),
         }
 
     @classmethod
@@ -324,6 +337,11 @@ class ColumnProfile:
             distinct=DistinctSketch.from_dict(distinct) if distinct else None,
             categories=data.get("categories"),
             other=int(data.get("other", 0)),
+            value_counts=(
+                {float(v): int(n) for v, n in data["value_counts"]}
+                if data.get("value_counts") is not None
+                else None
+            ),
         )
 
     @classmethod
@@ -523,6 +541,17 @@ def top_categories(counts: dict[str, int], k: int = TOP_K) -> tuple[dict[str, in
         return dict(sorted(counts.items(), key=lambda p: (-p[1], p[0]))), 0
     pairs = sorted(counts.items(), key=lambda p: (-p[1], p[0]))
     return dict(pairs[:k]), sum(n for _, n in pairs[k:])
+
+
+def _merge_values(
+    a: dict[float, int] | None, b: dict[float, int] | None
+) -> dict[float, int] | None:
+    if a is None or b is None:
+        return None
+    out = dict(a)
+    for value, n in b.items():
+        out[value] = out.get(value, 0) + n
+    return dict(sorted(out.items())) if len(out) <= VALUE_COUNTS else None
 
 
 def _merge_categories(

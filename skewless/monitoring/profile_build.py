@@ -28,6 +28,7 @@ from skewless.errors import ProfileError
 from skewless.monitoring.profile import (
     SKETCH_K,
     TOP_K,
+    VALUE_COUNTS,
     ColumnKind,
     ColumnProfile,
     Histogram,
@@ -236,6 +237,7 @@ class _ColumnBuilder:
     distinct: DistinctSketch = field(default_factory=DistinctSketch)
     categories: dict[str, int] = field(default_factory=dict)
     other: int = 0
+    values: dict[float, int] | None = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -293,9 +295,24 @@ class _ColumnBuilder:
         if self.bin_counts is not None and self.edges is not None:
             self._histogram(values, self.edges, self.bin_counts)
         self.distinct.update_numbers(values)
+        if self.values is not None:
+            self._count_values(values)
         # KLL's guarantee holds for any order; sorted input takes it about half the time.
         assert self.sketch is not None
         self.sketch.update(np.sort(values))
+
+    def _count_values(self, values: np.ndarray) -> None:
+        assert self.values is not None
+        if not self.distinct.exact or self.distinct.estimate() > VALUE_COUNTS:
+            self.values = None
+            return
+        counted = pc.value_counts(pa.array(values))
+        found = self.values
+        for v, n in zip(
+            counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True
+        ):
+            key = v + 0.0  # -0.0 counts as 0.0
+            found[key] = found.get(key, 0) + n
 
     @staticmethod
     def _histogram(values: np.ndarray, edges: np.ndarray, counts: np.ndarray) -> None:
@@ -340,6 +357,7 @@ class _ColumnBuilder:
                 "numeric", self.type, self.count, self.nulls, self.infinite,
                 self.low, self.high, self.mean, self.m2,
                 sketch=self.sketch, histogram=histogram, distinct=self.distinct,
+                value_counts=dict(sorted(self.values.items())) if self.values is not None else None,
             )  # fmt: skip
         if self.kind in ("categorical", "bool"):
             categories, rest = top_categories(self.categories, self.top_k)

@@ -49,6 +49,11 @@ def test_exact_figures_equal_numpy(values: list[Any], batch_rows: int) -> None:
     assert x.nulls == sum(v is None or (isinstance(v, float) and math.isnan(v)) for v in values)
     assert x.infinite == sum(v is not None and math.isinf(v) for v in values)
     assert x.distinct_count == np.unique(exact).size
+    if np.unique(exact).size <= 100:
+        u, c = np.unique(exact, return_counts=True)
+        assert x.value_counts == {float(a): int(b) for a, b in zip(u, c, strict=True)}
+    else:
+        assert x.value_counts is None
     assert x.histogram is not None
     counts, _ = np.histogram(exact[(exact >= EDGES[0]) & (exact <= EDGES[-1])], bins=EDGES)
     assert list(x.histogram.counts) == counts.tolist()
@@ -119,6 +124,7 @@ def assert_same(a: Profile, b: Profile) -> None:
             y.kind, y.count, y.nulls, y.infinite, y.min, y.max,
         )  # fmt: skip
         assert x.histogram == y.histogram and x.categories == y.categories and x.other == y.other
+        assert x.value_counts == y.value_counts
         if x.distinct is not None and y.distinct is not None:
             assert np.array_equal(x.distinct.hashes, y.distinct.hashes)
         if x.mean is not None and y.mean is not None:
