@@ -316,14 +316,11 @@ class _ColumnBuilder:
 
     @staticmethod
     def _histogram(values: np.ndarray, edges: np.ndarray, counts: np.ndarray) -> None:
-        """counts[0]: below the first edge; counts[i]: bin i - 1; counts[-1]: above the last;
-        a value equal to the last edge belongs to the last bin (as numpy.histogram)."""
-        index = np.searchsorted(edges, values, side="right")
-        found = np.bincount(index, minlength=edges.size + 1)
-        on_last = int(np.count_nonzero(values == edges[-1]))
-        found[-1] -= on_last
-        found[-2] += on_last
-        counts += found
+        """counts[0]: below the first edge; counts[i]: bin i - 1; counts[-1]: above the last
+        (``numpy.histogram``'s bins: the last one closed)."""
+        counts[1:-1] += np.histogram(values, bins=edges)[0]
+        counts[0] += np.count_nonzero(values < edges[0])
+        counts[-1] += np.count_nonzero(values > edges[-1])
 
     def _categorical(self, column: pa.Array) -> None:
         self.nulls += column.null_count
