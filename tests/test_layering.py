@@ -58,6 +58,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "skewless.monitoring.profile",
             "skewless.monitoring.profile_build",
             "skewless.monitoring.profile_distinct",
+            "skewless.monitoring.profile_parts",
             "skewless.monitoring.profile_store",
             "skewless.online_read",
             "skewless.online_response",
