@@ -281,14 +281,15 @@ class DatasetCatalog:
         text = orjson.dumps(dataset.to_spec(repo)).decode()
         write_parquet_atomically(table, target)
         try:
+            _write_profile(table, target)
             replaced = self.registry.put_dataset(name, text, overwrite)
         except BaseException:
-            target.unlink(missing_ok=True)
+            _remove_files(target)
             raise
         if replaced is not None:
             old = SavedDataset.from_spec(orjson.loads(replaced), repo).path
             if old != target and old.is_relative_to(directory):
-                old.unlink(missing_ok=True)
+                _remove_files(old)
         return dataset
 
     # -- reading ------------------------------------------------------------------------------
@@ -364,9 +365,25 @@ class DatasetCatalog:
         except BaseException:
             for done in saved:  # all or nothing
                 self.registry.delete_dataset(done.name)
-                done.path.unlink(missing_ok=True)
+                _remove_files(done.path)
             raise
         return saved[0], saved[1]
+
+
+def _write_profile(table: pa.Table, target: Path) -> None:
+    """The dataset's profile (docs/monitoring.md, "Profiles") beside its file."""
+    from skewless.monitoring.profile import profile_file
+    from skewless.monitoring.profile_build import DATASET_BINS, build_profile
+
+    build_profile(table, bins=DATASET_BINS).save(profile_file(target))
+
+
+def _remove_files(target: Path) -> None:
+    """A dataset's file and its profile."""
+    from skewless.monitoring.profile import profile_file
+
+    target.unlink(missing_ok=True)
+    profile_file(target).unlink(missing_ok=True)
 
 
 def _split_names(name: str, names: Sequence[str] | None) -> tuple[str, str]:

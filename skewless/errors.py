@@ -25,6 +25,7 @@ __all__ = [
     "OnlineStoreError",
     "OnlineStoreUnavailableError",
     "PredictionLogError",
+    "ProfileError",
     "PushValidationError",
     "RegistryConflictError",
     "RegistryError",
@@ -231,3 +232,8 @@ class DriftInputError(SkewlessError, ValueError):
     """The reference or current data of a drift comparison cannot be compared as given: no
     common columns, a column numeric on one side and text on the other, an empty side, an
     all-null column, an unknown test name or a column named that does not exist."""
+
+
+class ProfileError(SkewlessError):
+    """A profile cannot answer what was asked (a format 1 profile without a quantile sketch,
+    parts of different types or bins merged, a profile file that cannot be read)."""

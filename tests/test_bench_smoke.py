@@ -284,3 +284,33 @@ def test_drift_floor_check_catches_another_statistic() -> None:
     drift.check_floor(report, statistics)
     with pytest.raises(Disagreement):
         drift.check_floor(report, {**statistics, "x": statistics["x"] * (1 + 1e-6)})
+
+
+# -- profiles -------------------------------------------------------------------------------
+def test_profile_build_agrees_with_the_floor_at_quick_size(tmp_path: Path) -> None:
+    out = run_bench("profile.py", "--quick", "--data", str(tmp_path))
+    assert "answers agree: floor and skewless" in out
+    assert re.search(r"\| skewless build_profile .* \| [\d,]+ \| [\d.]+x \|", out), out
+
+
+def test_profile_check_catches_a_wrong_histogram() -> None:
+    import importlib.util
+
+    import numpy as np
+
+    from skewless.monitoring.profile_build import build_profile
+
+    # loaded under another name: "profile" is also a standard library module
+    spec = importlib.util.spec_from_file_location("bench_profile", BENCH / "profile.py")
+    assert spec is not None and spec.loader is not None
+    profile_bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(profile_bench)
+
+    table = pa.table({"n00": np.arange(100, dtype=np.float64)})
+    edges = {"n00": [0.0, 50.0, 99.0]}
+    exact = profile_bench.Exact(edges["n00"])
+    exact.update(table.column(0).combine_chunks())
+    profile_bench.check(build_profile(table, bins=edges), {"n00": exact})
+    exact.bins[1] += 1
+    with pytest.raises(Disagreement):
+        profile_bench.check(build_profile(table, bins=edges), {"n00": exact})

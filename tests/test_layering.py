@@ -55,6 +55,13 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "skewless.audit_report",
             "skewless.datasets",
             "skewless.dataset_stats",
+            # a saved dataset's profile is written with it: profiles sit below the rest of
+            # monitoring (they read no logs, no models)
+            "skewless.monitoring.profile",
+            "skewless.monitoring.profile_build",
+            "skewless.monitoring.profile_distinct",
+            "skewless.monitoring.profile_parts",
+            "skewless.monitoring.profile_store",
             "skewless.online_read",
             "skewless.online_response",
             "skewless.entity_rows",

@@ -1,4 +1,4 @@
-"""``skewless datasets list | describe | split``: saved training datasets."""
+"""``skewless datasets list | describe | split | profile``: saved training datasets."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from skewless.cli._tables import fmt_time
 if TYPE_CHECKING:
     from skewless.datasets import SavedDataset
 
-__all__ = ["app", "describe", "list_datasets", "sparkline", "split"]
+__all__ = ["app", "describe", "list_datasets", "profile", "sparkline", "split"]
 
 app = typer.Typer(
     name="datasets",
-    help="Saved training datasets: list, describe, split by time.",
+    help="Saved training datasets: list, describe, split by time, profile.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -188,6 +188,26 @@ def split(
         )
 
 
+@guarded
+def profile(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The dataset to profile.")],
+) -> None:
+    """Rebuild a dataset's stored profile (the drift reference) from its file."""
+    from skewless.monitoring.profile_store import reprofile_dataset
+
+    with open_store(ctx) as store:
+        built = reprofile_dataset(store.datasets, name)
+    numeric = sum(c.kind == "numeric" for c in built.columns.values())
+    console().print(
+        Text(
+            f"profiled dataset {name}: {built.rows} rows, {len(built.columns)} columns "
+            f"({numeric} numeric), profile format {built.format_version}"
+        )
+    )
+
+
 app.command("list")(list_datasets)
 app.command("describe")(describe)
 app.command("split")(split)
+app.command("profile")(profile)

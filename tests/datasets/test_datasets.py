@@ -37,9 +37,16 @@ def store(tmp_path: Path) -> Any:
 
 
 def files(store: FeatureStore) -> list[str]:
-    """Every file (temporary ones too) in the datasets directory."""
+    """Every file (temporary ones too) in the datasets directory but the profiles, each of
+    which must sit beside its dataset's file (docs/monitoring.md, "Profiles")."""
     folder = Path(store.repo_path) / DATASETS_DIR
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    names = sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    profiles = [n for n in names if n.endswith(".profile.json")]
+    data = [n for n in names if not n.endswith(".profile.json")]
+    assert sorted(n.removesuffix(".profile.json") + ".parquet" for n in profiles) == sorted(
+        n for n in data if n.endswith(".parquet")
+    )
+    return data
 
 
 def test_save_and_read_back(store: FeatureStore) -> None:
