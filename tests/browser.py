@@ -1,9 +1,9 @@
 """Headless Chromium for tests: pages opened, console errors and requests collected, screenshots
 kept as artifacts.
 
-Import it from any test module or conftest (``tests/`` is on ``sys.path`` under pytest)::
-
-    from browser import browser  # noqa: F401  (the fixture, registered by the import)
+tests/conftest.py registers this module as a plugin, so every test can take the one
+session-wide ``browser`` fixture (importing the fixture into a test module would start a
+second Chromium and driver for that module)::
 
     def test_page(browser, tmp_path):
         with browser.open("file:///.../page.html") as view:

@@ -6,6 +6,9 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+# The headless Chromium fixture (`browser`), one for the whole session (tests/browser.py).
+pytest_plugins = ["browser"]
+
 settings.register_profile(
     "ci",
     deadline=None,

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from browser import Chromium, browser  # noqa: F401  (the fixture, registered by the import)
+from browser import Chromium
 
 from skewless.monitoring import drift_report
 
 
 def test_a_real_report_renders_with_a_chart_per_column(
-    browser: Chromium,  # noqa: F811
+    browser: Chromium,
     tmp_path: Path,
 ) -> None:
     rng = np.random.default_rng(7)

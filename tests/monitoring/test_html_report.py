@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from browser import Chromium, browser  # noqa: F401  (the fixture, registered by the import)
+from browser import Chromium
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -221,7 +221,7 @@ def assert_drawn(chart: dict[str, Any]) -> None:
     assert chart["label"], chart
 
 
-def test_report_renders_in_chromium(browser: Chromium, tmp_path: Path) -> None:  # noqa: F811
+def test_report_renders_in_chromium(browser: Chromium, tmp_path: Path) -> None:
     path = write(small_report(), tmp_path, "drift-report")
     with browser.open(path.as_uri()) as view:
         page = view.page
@@ -265,7 +265,7 @@ def test_report_renders_in_chromium(browser: Chromium, tmp_path: Path) -> None: 
     assert all(url.startswith("file:") for url in view.requests), view.requests
 
 
-def test_fifty_columns_render(browser: Chromium, tmp_path: Path) -> None:  # noqa: F811
+def test_fifty_columns_render(browser: Chromium, tmp_path: Path) -> None:
     path = write(wide_report(), tmp_path, "drift-report-50")
     with browser.open(path.as_uri()) as view:
         assert view.page.get_attribute("html", "data-charts-drawn") == "50"
@@ -278,7 +278,7 @@ def test_fifty_columns_render(browser: Chromium, tmp_path: Path) -> None:  # noq
     assert view.console_errors == [] and view.blocked == []
 
 
-def test_summary_reads_without_javascript(browser: Chromium, tmp_path: Path) -> None:  # noqa: F811
+def test_summary_reads_without_javascript(browser: Chromium, tmp_path: Path) -> None:
     path = write(small_report(), tmp_path, "drift-report-nojs")
     with browser.open(path.as_uri(), javascript=False) as view:
         page = view.page
@@ -293,7 +293,7 @@ def test_summary_reads_without_javascript(browser: Chromium, tmp_path: Path) -> 
     assert view.console_errors == [] and view.blocked == []
 
 
-def test_no_timeline_no_timeline_chart(browser: Chromium, tmp_path: Path) -> None:  # noqa: F811
+def test_no_timeline_no_timeline_chart(browser: Chromium, tmp_path: Path) -> None:
     path = write(small_report(timeline=False), tmp_path, "drift-report-no-timeline")
     with browser.open(path.as_uri()) as view:
         assert view.page.get_attribute("html", "data-charts-drawn") == "4"
