@@ -1,9 +1,9 @@
 """Headless Chromium for tests: pages opened, console errors and requests collected, screenshots
 kept as artifacts.
 
-tests/conftest.py registers this module as a plugin, so every test can take the one
-session-wide ``browser`` fixture (importing the fixture into a test module would start a
-second Chromium and driver for that module)::
+tests/conftest.py registers this module as a plugin, so every test can take the
+``browser`` fixture, one Chromium per module (importing the fixture into a test module as
+well would define it twice)::
 
     def test_page(browser, tmp_path):
         with browser.open("file:///.../page.html") as view:
@@ -239,9 +239,11 @@ def _console(view: PageView, message: Any) -> None:
         view.console_errors.append(f"console: {message.text}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Chromium]:
-    """One headless Chromium for the test session (skips with an install hint if missing)."""
+    """One headless Chromium per test module (skips with an install hint if missing). Not
+    for the whole session: while Playwright's synchronous driver runs, the thread counts as
+    inside an event loop, and tests of other modules call ``asyncio.run``."""
     program = find_chromium()
     if program is None or (not Path(program).exists() and shutil.which(program) is None):
         pytest.skip(f"Chromium not found: {INSTALL_HINT}")
