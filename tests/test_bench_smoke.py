@@ -288,7 +288,7 @@ def test_drift_floor_check_catches_another_statistic() -> None:
 
 # -- profiles -------------------------------------------------------------------------------
 def test_profile_build_agrees_with_the_floor_at_quick_size(tmp_path: Path) -> None:
-    out = run_bench("profile.py", "--quick", "--data", str(tmp_path))
+    out = run_bench("profile_build.py", "--quick", "--data", str(tmp_path))
     assert "answers agree: floor and skewless" in out
     assert re.search(r"\| skewless build_profile .* \| [\d,]+ \| [\d.]+x \|", out), out
 
@@ -300,8 +300,8 @@ def test_profile_check_catches_a_wrong_histogram() -> None:
 
     from skewless.monitoring.profile_build import build_profile
 
-    # loaded under another name: "profile" is also a standard library module
-    spec = importlib.util.spec_from_file_location("bench_profile", BENCH / "profile.py")
+    # loaded by path, as the other bench modules are not packages
+    spec = importlib.util.spec_from_file_location("bench_profile", BENCH / "profile_build.py")
     assert spec is not None and spec.loader is not None
     profile_bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(profile_bench)

@@ -20,7 +20,7 @@ Before timing, the floor's figures are checked against the profile's: counts, nu
 max, histogram and category counts exactly, mean and variance within a relative 1e-9; a
 disagreement exits non-zero.
 
-Run: ``.venv/bin/python bench/profile.py`` (10M rows); ``--quick`` for a tiny run (20k rows x
+Run: ``.venv/bin/python bench/profile_build.py`` (10M rows); ``--quick`` for a tiny run (20k rows x
 50 columns in a temporary directory) that only checks the variants agree.
 """
 
@@ -49,7 +49,7 @@ from skewless.monitoring.profile import Profile
 from skewless.monitoring.profile_build import build_profile
 
 NUMERIC, STRINGS, BINS = 40, 10, 20
-SECTION = "## Profile build (`bench/profile.py`)"
+SECTION = "## Profile build (`bench/profile_build.py`)"
 
 
 def numeric_column(rng: np.random.Generator, i: int, rows: int) -> pa.Array:
@@ -240,7 +240,7 @@ def main() -> None:
         [
             SECTION,
             "",
-            f"Command: `.venv/bin/python bench/profile.py --rows {rows}` ({conditions()}).",
+            f"Command: `.venv/bin/python bench/profile_build.py --rows {rows}` ({conditions()}).",
             "",
             f"{size} in one Parquet file (40 numeric of mixed shapes, 10 strings of 3-30 "
             f"categories), read in batches of {args.batch_rows:,} rows with `pyarrow.dataset`; "
