@@ -11,6 +11,8 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from skewless.serving.stats import Histogram
+
 __all__ = ["LATENCY_BUCKETS", "Metrics", "MetricsMiddleware"]
 
 Scope = MutableMapping[str, Any]
@@ -39,25 +41,6 @@ LATENCY_BUCKETS: tuple[float, ...] = (
 UNMATCHED = "unmatched"
 
 
-class _Histogram:
-    __slots__ = ("counts", "sum", "total")
-
-    def __init__(self) -> None:
-        self.counts = [0] * (len(LATENCY_BUCKETS) + 1)
-        self.sum = 0.0
-        self.total = 0
-
-    def observe(self, seconds: float) -> None:
-        i = 0
-        for bound in LATENCY_BUCKETS:
-            if seconds <= bound:
-                break
-            i += 1
-        self.counts[i] += 1
-        self.sum += seconds
-        self.total += 1
-
-
 class Metrics:
     """Request counts by route, method and status; latency per route; errors by kind.
 
@@ -72,7 +55,7 @@ class Metrics:
     def __init__(self, routes: list[str]) -> None:
         self.routes = frozenset(routes)
         self.requests: dict[tuple[str, str, int], int] = {}
-        self.latency: dict[str, _Histogram] = {}
+        self.latency: dict[str, Histogram] = {}
         self.errors: dict[tuple[str, str], int] = {}
         self.values: dict[str, tuple[str, str, Callable[[], float]]] = {}
 
@@ -85,7 +68,7 @@ class Metrics:
         self.requests[key] = self.requests.get(key, 0) + 1
         histogram = self.latency.get(route)
         if histogram is None:
-            histogram = self.latency[route] = _Histogram()
+            histogram = self.latency[route] = Histogram(LATENCY_BUCKETS)
         histogram.observe(seconds)
 
     def count_error(self, route: str, error: str) -> None:
