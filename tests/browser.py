@@ -135,9 +135,13 @@ class Chromium:
             text=True,
             start_new_session=True,  # its own process group: helpers are ended with it
         )
-        endpoint = self._wait_for_devtools()
-        self._playwright = sync_playwright().start()
-        self._browser = self._playwright.chromium.connect_over_cdp(endpoint)
+        try:
+            endpoint = self._wait_for_devtools()
+            self._playwright = sync_playwright().start()
+            self._browser = self._playwright.chromium.connect_over_cdp(endpoint)
+        except BaseException:
+            self.stop()  # never leave a started Chromium behind
+            raise
         return self
 
     def _wait_for_devtools(self) -> str:
