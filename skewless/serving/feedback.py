@@ -20,7 +20,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 from skewless._time import to_utc
@@ -32,6 +31,7 @@ from skewless.serving.logs_read import (
     empty_log,
     existing_log_dir,
     parquet_scan,
+    reread_on_removal,
     resolve_bound,
     window_sql,
 )
@@ -50,7 +50,6 @@ FEEDBACK_COLUMNS = ("request_id", "row", "label", "timestamp")
 _KEYS = frozenset({"request_id", "row", "label"})
 _MAX_ROW = 2**31 - 1
 _MAX_INT = 2**63 - 1
-_READ_ATTEMPTS = 3
 
 
 def _kind(label: Any) -> str:
@@ -215,7 +214,8 @@ def read_feedback(
     start, stop = resolve_bound(since, now), resolve_bound(until, now)
     where, params = window_sql(start, stop)
     directory = feedback_dir(Path(root), name)
-    for attempt in range(_READ_ATTEMPTS):
+
+    def read() -> pa.Table:
         files = files_between(
             directory, start.date() if start else None, stop.date() if stop else None
         )
@@ -225,12 +225,9 @@ def read_feedback(
             f'SELECT request_id, "row", label, "timestamp" FROM {parquet_scan(files)}{where} '
             'ORDER BY "timestamp", request_id'
         )
-        try:
-            return _run(sql, params, {})
-        except duckdb.IOException:  # a compaction removed a file meanwhile
-            if attempt == _READ_ATTEMPTS - 1:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
+        return _run(sql, params, {})
+
+    return reread_on_removal(read)
 
 
 def labelled_predictions(
@@ -253,7 +250,8 @@ def labelled_predictions(
     log_directory = existing_log_dir(Path(root), name)
     start, stop = resolve_bound(since, now), resolve_bound(until, now)
     where, params = window_sql(start, stop)
-    for attempt in range(_READ_ATTEMPTS):
+
+    def read() -> pa.Table:
         tables: dict[str, pa.Table] = {}
         log_files = files_between(
             log_directory, start.date() if start else None, stop.date() if stop else None
@@ -284,9 +282,6 @@ def labelled_predictions(
             "feedback.filename DESC, feedback.file_row_number DESC) = 1 "
             'ORDER BY log."timestamp", log.request_id, log."row"'
         )
-        try:
-            return _run(sql, params, tables)
-        except duckdb.IOException:  # a compaction removed a file meanwhile
-            if attempt == _READ_ATTEMPTS - 1:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
+        return _run(sql, params, tables)
+
+    return reread_on_removal(read)

@@ -9,7 +9,7 @@ range touches are opened.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -41,6 +41,7 @@ __all__ = [
     "parquet_scan",
     "prediction_log_source",
     "read_prediction_logs",
+    "reread_on_removal",
     "resolve_bound",
     "window_sql",
 ]
@@ -160,7 +161,8 @@ def read_prediction_logs(
     directory = existing_log_dir(Path(root), name)
     start, stop = resolve_bound(since, now), resolve_bound(until, now)
     where, params = window_sql(start, stop)
-    for attempt in range(_READ_ATTEMPTS):
+
+    def read() -> pa.Table:
         files = files_between(
             directory, start.date() if start else None, stop.date() if stop else None
         )
@@ -170,11 +172,19 @@ def read_prediction_logs(
             f"SELECT * EXCLUDE (date) FROM {parquet_scan(files)}{where} "
             'ORDER BY "timestamp", request_id, "row"'
         )
+        with duckdb_connection() as conn:
+            return conn.sql(sql, params=params).to_arrow_table()
+
+    return reread_on_removal(read)
+
+
+def reread_on_removal(read: Callable[[], pa.Table]) -> pa.Table:
+    """``read()``, which lists files then reads them, run again when a compaction removed a
+    file between the listing and the reading (at most ``_READ_ATTEMPTS`` times)."""
+    for attempt in range(_READ_ATTEMPTS):
         try:
-            with duckdb_connection() as conn:
-                return conn.sql(sql, params=params).to_arrow_table()
+            return read()
         except duckdb.IOException:
-            # A compaction removed a file between listing and reading: list again.
             if attempt == _READ_ATTEMPTS - 1:
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
