@@ -75,15 +75,13 @@ def serve_model(
     follows the alias: a `models promote` is served within about a second. It refuses to
     start when a view the model uses changed its definition since training.
     """
-    import uvicorn
-
     from skewless.config import parse_duration
     from skewless.server.factory import ENV_REPO
     from skewless.server.predict_factory import ENV_PREDICT_SETTINGS, settings_to_env
     from skewless.server.predict_settings import PredictionSettings
-    from skewless.server.protocol import ENV_READ_TIMEOUT, PROTOCOL
+    from skewless.server.protocol import run_server
     from skewless.server.settings import ServerSettings
-    from skewless.serving.model import check_lineage, resolve_version
+    from skewless.serving.model import check_servable
     from skewless.serving.reference import parse_model_ref
 
     if workers < 1:
@@ -95,18 +93,10 @@ def serve_model(
         fail(f"--log-retention: {exc}")
     repo = repo_dir(ctx)
     with open_store(ctx) as store:  # fail here, on one line, if the model cannot be served
-        from skewless.errors import ModelLineageError
         from skewless.models.tracking import tracking_for
 
-        info = resolve_version(tracking_for(store.config), ref)
-        if info.lineage is None:
-            raise ModelLineageError(
-                f"model {info.name!r} version {info.version} carries no skewless lineage, so "
-                "the server cannot know which features to fetch: log it with "
-                "skewless.models.log_model(model, NAME, dataset=DATASET, store=store)"
-            )
         _, records = store.registry.records()
-        check_lineage(info.name, info.version, info.lineage, records, store.registry.history)
+        check_servable(tracking_for(store.config), ref, records, store.registry.history)
         config = store.config.server
         if log:
             from skewless.serving.log_files import log_dir
@@ -135,18 +125,14 @@ def serve_model(
     for variable in THREAD_VARIABLES:
         os.environ[variable] = str(model_threads)
     os.environ[ENV_REPO] = str(repo)
-    os.environ[ENV_READ_TIMEOUT] = str(config.read_timeout)
     os.environ[ENV_PREDICT_SETTINGS] = settings_to_env(settings)
-    uvicorn.run(
+    run_server(
         "skewless.server.predict_factory:prediction_app_from_env",
-        factory=True,
         host=host,
         port=port,
         workers=workers,
         log_level=log_level,
         access_log=access_log,
-        loop="auto",
-        http=PROTOCOL,
-        timeout_keep_alive=config.keep_alive_timeout,
-        timeout_graceful_shutdown=10,
+        read_timeout=config.read_timeout,
+        keep_alive_timeout=config.keep_alive_timeout,
     )

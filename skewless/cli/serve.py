@@ -36,10 +36,8 @@ def serve(
     GET /metrics (Prometheus) and GET /openapi.json describe the server. New definitions
     applied to the registry are served within a second, without a restart.
     """
-    import uvicorn
-
     from skewless.server.factory import ENV_MAX_BODY_BYTES, ENV_REPO
-    from skewless.server.protocol import ENV_READ_TIMEOUT, PROTOCOL
+    from skewless.server.protocol import run_server
 
     if workers < 1:
         fail(f"--workers must be at least 1, got {workers}")
@@ -50,21 +48,17 @@ def serve(
         store.snapshot()
         config = store.config.server
     os.environ[ENV_REPO] = str(repo)
-    os.environ[ENV_READ_TIMEOUT] = str(config.read_timeout)
     if max_body_bytes is not None:
         os.environ[ENV_MAX_BODY_BYTES] = str(max_body_bytes)
     else:
         os.environ.pop(ENV_MAX_BODY_BYTES, None)
-    uvicorn.run(
+    run_server(
         "skewless.server.factory:app_from_env",
-        factory=True,
         host=host,
         port=port,
         workers=workers,
         log_level=log_level,
         access_log=access_log,
-        loop="auto",
-        http=PROTOCOL,  # uvicorn's, with a deadline on request headers
-        timeout_keep_alive=config.keep_alive_timeout,
-        timeout_graceful_shutdown=10,
+        read_timeout=config.read_timeout,
+        keep_alive_timeout=config.keep_alive_timeout,
     )

@@ -21,7 +21,7 @@ from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["ENV_READ_TIMEOUT", "PROTOCOL", "HeaderDeadlineH11"]
+__all__ = ["ENV_READ_TIMEOUT", "PROTOCOL", "HeaderDeadlineH11", "run_server"]
 
 ENV_READ_TIMEOUT = "SKEWLESS_SERVER_READ_TIMEOUT"
 DEFAULT_READ_TIMEOUT_S = 15.0
@@ -97,3 +97,37 @@ if importlib.util.find_spec("httptools") is not None:
 else:  # httptools is not installed
     PROTOCOL = "skewless.server.protocol:HeaderDeadlineH11"
 """The fastest protocol available with the header deadline, as uvicorn's ``http=`` name."""
+
+
+def run_server(
+    factory: str,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    access_log: bool,
+    read_timeout: float,
+    keep_alive_timeout: int,
+) -> None:
+    """Run the application factory ``factory`` (``module:function``) under uvicorn as both
+    servers run: every worker builds its own application, with this protocol's deadline on
+    request headers (``read_timeout``) and a 10 s graceful shutdown."""
+    import os
+
+    import uvicorn
+
+    os.environ[ENV_READ_TIMEOUT] = str(read_timeout)
+    uvicorn.run(
+        factory,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=access_log,
+        loop="auto",
+        http=PROTOCOL,
+        timeout_keep_alive=keep_alive_timeout,
+        timeout_graceful_shutdown=10,
+    )

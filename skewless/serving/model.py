@@ -25,7 +25,13 @@ if TYPE_CHECKING:
     from skewless.models.tracking import Tracking
     from skewless.registry.records import ObjectRecord, ObjectVersion
 
-__all__ = ["ServedModel", "check_lineage", "load_served_model", "resolve_version"]
+__all__ = [
+    "ServedModel",
+    "check_lineage",
+    "check_servable",
+    "load_served_model",
+    "resolve_version",
+]
 
 _VIEW_KINDS = ("feature_view", "on_demand_feature_view")
 
@@ -304,13 +310,31 @@ def load_served_model(
         ModelLineageError: the version has no lineage, or its definitions changed.
     """
     with _LOAD_LOCK:
-        found = info or resolve_version(tracking, ref)
-        if found.lineage is None:
-            raise ModelLineageError(
-                f"model {found.name!r} version {found.version} carries no skewless lineage, so "
-                "the server cannot know which features to fetch: log it with "
-                "skewless.models.log_model(model, NAME, dataset=DATASET, store=store)"
-            )
-        check_lineage(found.name, found.version, found.lineage, records, history)
+        found, lineage = check_servable(tracking, ref, records, history, info)
         model = load_version(tracking, found.name, found.version)
-    return ServedModel(ref=ref, info=found, lineage=found.lineage, model=model)
+    return ServedModel(ref=ref, info=found, lineage=lineage, model=model)
+
+
+def check_servable(
+    tracking: Tracking,
+    ref: ModelRef,
+    records: Mapping[Any, ObjectRecord],
+    history: Any = None,
+    info: ModelVersionInfo | None = None,
+) -> tuple[ModelVersionInfo, Lineage]:
+    """The version ``ref`` names and its lineage, checked against ``records`` (nothing is
+    loaded): what a server checks before it starts.
+
+    Raises:
+        UnknownModelError: no such model, version or alias.
+        ModelLineageError: the version has no lineage, or its definitions changed.
+    """
+    found = info or resolve_version(tracking, ref)
+    if found.lineage is None:
+        raise ModelLineageError(
+            f"model {found.name!r} version {found.version} carries no skewless lineage, so "
+            "the server cannot know which features to fetch: log it with "
+            "skewless.models.log_model(model, NAME, dataset=DATASET, store=store)"
+        )
+    check_lineage(found.name, found.version, found.lineage, records, history)
+    return found, found.lineage
