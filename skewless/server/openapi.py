@@ -13,12 +13,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
 __all__ = [
+    "METRICS_PATH",
     "ErrorBody",
     "GetOnlineFeaturesRequest",
     "GetOnlineFeaturesResponse",
     "HealthBody",
     "PushBody",
     "PushRequest",
+    "error_responses",
+    "json_content",
     "openapi_document",
 ]
 
@@ -136,12 +139,38 @@ _ERRORS = {
 }
 
 
-def _json(ref: str) -> dict[str, Any]:
+def json_content(ref: str) -> dict[str, Any]:
+    """A JSON body of the component schema ``ref``."""
     return {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}
 
 
+def error_responses(descriptions: dict[str, str], *codes: str) -> dict[str, Any]:
+    """The ``ErrorBody`` answers of ``codes``, each with its description."""
+    return {
+        code: {"description": descriptions[code], "content": json_content("ErrorBody")}
+        for code in codes
+    }
+
+
+METRICS_PATH: dict[str, Any] = {
+    "get": {
+        "operationId": "metrics",
+        "summary": "Prometheus metrics (text exposition format)",
+        "responses": {
+            "200": {
+                "description": "Metrics",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
+    }
+}
+"""``GET /metrics``, the same on both servers."""
+
+_json = json_content
+
+
 def _errors(*codes: str) -> dict[str, Any]:
-    return {code: {"description": _ERRORS[code], "content": _json("ErrorBody")} for code in codes}
+    return error_responses(_ERRORS, *codes)
 
 
 def openapi_document(title: str, version: str) -> dict[str, Any]:
@@ -212,18 +241,7 @@ def openapi_document(title: str, version: str) -> dict[str, Any]:
                     },
                 }
             },
-            "/metrics": {
-                "get": {
-                    "operationId": "metrics",
-                    "summary": "Prometheus metrics (text exposition format)",
-                    "responses": {
-                        "200": {
-                            "description": "Metrics",
-                            "content": {"text/plain": {"schema": {"type": "string"}}},
-                        }
-                    },
-                }
-            },
+            "/metrics": METRICS_PATH,
         },
         "components": {"schemas": components},
     }

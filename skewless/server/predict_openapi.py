@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 from pydantic.json_schema import models_json_schema
 
-from skewless.server.openapi import ErrorBody
+from skewless.server.openapi import METRICS_PATH, ErrorBody, error_responses, json_content
 
 __all__ = ["PredictRequest", "PredictResponse", "prediction_openapi_document"]
 
@@ -76,8 +76,7 @@ class ReadyBody(BaseModel):
     components: dict[str, Any]
 
 
-def _json(ref: str) -> dict[str, Any]:
-    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}
+_json = json_content
 
 
 _ERRORS = {
@@ -92,7 +91,7 @@ _ERRORS = {
 
 
 def _errors(*codes: str) -> dict[str, Any]:
-    return {code: {"description": _ERRORS[code], "content": _json("ErrorBody")} for code in codes}
+    return error_responses(_ERRORS, *codes)
 
 
 def _get(operation: str, summary: str, ref: str | None = None) -> dict[str, Any]:
@@ -154,18 +153,7 @@ def prediction_openapi_document(title: str, version: str) -> dict[str, Any]:
                     },
                 }
             },
-            "/metrics": {
-                "get": {
-                    "operationId": "metrics",
-                    "summary": "Prometheus metrics (text exposition format)",
-                    "responses": {
-                        "200": {
-                            "description": "Metrics",
-                            "content": {"text/plain": {"schema": {"type": "string"}}},
-                        }
-                    },
-                }
-            },
+            "/metrics": METRICS_PATH,
         },
         "components": {"schemas": schemas.get("$defs", {})},
     }
