@@ -72,7 +72,7 @@ def serve_model(
 
     The server reads the features the model was trained on from the online store (by its
     lineage), scores requests that arrive together in one batch, logs every answer and
-    follows the alias: a `models promote` is served within about a second. It refuses to
+    follows the alias: a `models promote` is served within 2 s. It refuses to
     start when a view the model uses changed its definition since training.
     """
     from skewless.config import parse_duration
