@@ -12,7 +12,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["file_identity", "is_temporary", "remove_stale_temporaries", "write_parquet_atomically"]
+__all__ = [
+    "file_identity",
+    "is_temporary",
+    "remove_stale_temporaries",
+    "write_parquet_atomically",
+    "write_text_atomically",
+]
 
 _TEMPORARY = re.compile(r"\.[0-9a-f]{32}\.tmp")
 
@@ -48,6 +54,26 @@ def write_parquet_atomically(table: pa.Table, target: Path) -> Path:
         raise
     finally:
         os.close(held)
+    _fsync(directory)
+    return target
+
+
+def write_text_atomically(target: Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``target`` as :func:`write_parquet_atomically` writes a
+    table: a temporary file beside it, flushed, then renamed over it. Returns ``target``."""
+    target = Path(target)
+    directory = target.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    temporary = directory / f".{uuid.uuid4().hex}.tmp"
+    try:
+        with open(temporary, "x", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
     _fsync(directory)
     return target
 

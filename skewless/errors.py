@@ -237,3 +237,8 @@ class DriftInputError(SkewlessError, ValueError):
 class ProfileError(SkewlessError):
     """A profile cannot answer what was asked (a format 1 profile without a quantile sketch,
     parts of different types or bins merged, a profile file that cannot be read)."""
+
+
+class AlertDeliveryError(SkewlessError):
+    """A monitoring alert could not be delivered to its webhook (unreachable, refused, or
+    answered with an error status)."""

@@ -41,7 +41,7 @@ from importlib import resources
 from itertools import pairwise
 from typing import Any
 
-__all__ = ["CHART_JS_VERSION", "render_html"]
+__all__ = ["CHART_JS_VERSION", "page", "render_html", "report_sections"]
 
 CHART_JS_VERSION = "4.6.1"
 
@@ -120,7 +120,9 @@ def _bin_labels(edges: Sequence[Any]) -> list[str]:
     return [f"{_num(lo, 3)} to {_num(hi, 3)}" for lo, hi in pairwise(edges)]
 
 
-def _distribution_chart(index: int, dist: Mapping[str, Any]) -> dict[str, Any] | None:
+def _distribution_chart(
+    index: int, dist: Mapping[str, Any], prefix: str = ""
+) -> dict[str, Any] | None:
     reference = [_finite(v) for v in dist.get("reference") or []]
     current = [_finite(v) for v in dist.get("current") or []]
     if dist.get("bins"):
@@ -134,7 +136,7 @@ def _distribution_chart(index: int, dist: Mapping[str, Any]) -> dict[str, Any] |
     if not labels:
         return None
     return {
-        "id": f"dist-{index}",
+        "id": f"{prefix}dist-{index}",
         "histogram": histogram,
         "labels": labels,
         "reference": reference,
@@ -157,7 +159,9 @@ def _header(report: Mapping[str, Any], title: str) -> str:
     )
 
 
-def _summary(report: Mapping[str, Any], columns: Mapping[str, Any]) -> str:
+def _summary(
+    report: Mapping[str, Any], columns: Mapping[str, Any], prefix: str = "", level: int = 2
+) -> str:
     drifted = list(report.get("drifted_columns") or [])
     dataset_drift = bool(report.get("dataset_drift"))
     verdict = "Dataset drift detected" if dataset_drift else "No dataset drift"
@@ -167,7 +171,7 @@ def _summary(report: Mapping[str, Any], columns: Mapping[str, Any]) -> str:
         new = col.get("new_categories") or []
         p_value = col.get("p_value")
         rows.append(
-            f'<tr><th scope="row" class="name"><a href="#col-{i}">{_e(name)}</a></th>'
+            f'<tr><th scope="row" class="name"><a href="#{prefix}col-{i}">{_e(name)}</a></th>'
             f"<td>{_e(col.get('kind', ''))}</td><td>{_e(col.get('test', ''))}</td>"
             f'<td class="num">{_num(col.get("statistic"))}</td>'
             f'<td class="num">{_num(col.get("threshold"))}</td>'
@@ -178,7 +182,7 @@ def _summary(report: Mapping[str, Any], columns: Mapping[str, Any]) -> str:
             f'<td class="num">{len(new)}</td></tr>'
         )
     table = (
-        '<div class="scroll"><table id="summary-table">'
+        f'<div class="scroll"><table id="{prefix}summary-table">'
         "<caption>Per-column drift: the test used, its statistic and threshold</caption>"
         '<thead><tr><th scope="col">Column</th><th scope="col">Kind</th><th scope="col">Test</th>'
         '<th scope="col" class="num">Statistic</th><th scope="col" class="num">Threshold</th>'
@@ -188,26 +192,29 @@ def _summary(report: Mapping[str, Any], columns: Mapping[str, Any]) -> str:
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
     return (
-        '<section aria-labelledby="summary-heading"><h2 id="summary-heading">Summary</h2>'
-        f'<p class="verdict {"drift" if dataset_drift else "no-drift"}" id="verdict">'
+        f'<section aria-labelledby="{prefix}summary-heading">'
+        f'<h{level} id="{prefix}summary-heading">Summary</h{level}>'
+        f'<p class="verdict {"drift" if dataset_drift else "no-drift"}" id="{prefix}verdict">'
         f"<strong>{verdict}</strong>: {len(drifted)} of {len(columns)} columns drifted "
         f"({_pct(report.get('share_drifted'))}); the dataset drifts when at least "
         f"{_pct(report.get('drift_share'))} do.</p>"
-        f'<p id="drifted-columns">Drifted columns: {_names(drifted)}.</p>'
-        f'<p id="tests-used">Tests used: '
+        f'<p id="{prefix}drifted-columns">Drifted columns: {_names(drifted)}.</p>'
+        f'<p id="{prefix}tests-used">Tests used: '
         f"{', '.join(f'{_e(t)} ({_e(_test_name(t))})' for t in tests) or 'none'}.</p>"
         f"{table}</section>"
     )
 
 
-def _timeline(report: Mapping[str, Any], columns: Mapping[str, Any]) -> tuple[str, dict | None]:
+def _timeline(
+    report: Mapping[str, Any], columns: Mapping[str, Any], prefix: str = "", level: int = 2
+) -> tuple[str, dict | None]:
     days = list(report.get("timeline") or [])
     if not days:
         return "", None
     labels = [str(d.get("day", "")) for d in days]
     shares = [_finite(d.get("share_drifted")) for d in days]
     chart = {
-        "id": "timeline-chart",
+        "id": f"{prefix}timeline-chart",
         "days": labels,
         "share_drifted": shares,
         "drift_share": _finite(report.get("drift_share")),
@@ -229,15 +236,15 @@ def _timeline(report: Mapping[str, Any], columns: Mapping[str, Any]) -> tuple[st
                 cells.append(f'<td class="num">{_num(cell.get("statistic"), 3)}</td>')
         body.append(f'<tr><th scope="row" class="name">{_e(name)}</th>{"".join(cells)}</tr>')
     html = (
-        '<section aria-labelledby="timeline-heading" id="timeline">'
-        '<h2 id="timeline-heading">Drift per day</h2><figure>'
-        '<div class="chart timeline"><canvas id="timeline-chart" role="img" '
+        f'<section aria-labelledby="{prefix}timeline-heading" id="{prefix}timeline">'
+        f'<h{level} id="{prefix}timeline-heading">Drift per day</h{level}><figure>'
+        f'<div class="chart timeline"><canvas id="{prefix}timeline-chart" role="img" '
         f'aria-label="Share of columns drifted per day over {len(labels)} days, '
         f'against the dataset drift share of {_pct(report.get("drift_share"))}">'
         "</canvas></div><figcaption>Share of columns drifted per day; the dashed line is the "
         "share at which the dataset counts as drifted.</figcaption></figure>"
-        '<div class="scroll"><table id="timeline-table"><caption>Statistic per column per day '
-        "(drifted days marked)</caption>"
+        f'<div class="scroll"><table id="{prefix}timeline-table">'
+        "<caption>Statistic per column per day (drifted days marked)</caption>"
         f'<thead><tr><th scope="col">Column</th>{head}</tr></thead><tbody>'
         f'<tr><th scope="row">share drifted</th>{share_row}</tr>{"".join(body)}'
         "</tbody></table></div></section>"
@@ -286,7 +293,9 @@ def _quantiles(quantiles: Mapping[str, Any] | None) -> str:
     )
 
 
-def _column(index: int, name: str, col: Mapping[str, Any]) -> tuple[str, dict | None]:
+def _column(
+    index: int, name: str, col: Mapping[str, Any], prefix: str = "", level: int = 3
+) -> tuple[str, dict | None]:
     test = str(col.get("test", ""))
     p_value = col.get("p_value")
     facts = [
@@ -310,7 +319,7 @@ def _column(index: int, name: str, col: Mapping[str, Any]) -> tuple[str, dict | 
         facts.append(("New categories", _names(col.get("new_categories") or [])))
         facts.append(("Missing categories", _names(col.get("missing_categories") or [])))
     dl = "".join(f"<div><dt>{k}</dt><dd>{v}</dd></div>" for k, v in facts)
-    chart = _distribution_chart(index, col.get("distribution") or {})
+    chart = _distribution_chart(index, col.get("distribution") or {}, prefix)
     if chart is None:
         figure = '<p class="meta">No distribution was recorded for this column.</p>'
     else:
@@ -324,11 +333,57 @@ def _column(index: int, name: str, col: Mapping[str, Any]) -> tuple[str, dict | 
             f"</figcaption></figure>{_distribution_table(chart)}"
         )
     html = (
-        f'<article class="column" id="col-{index}" aria-labelledby="col-{index}-heading">'
-        f'<h3 id="col-{index}-heading">{_e(name)} {_badge(bool(col.get("drifted")))}</h3>'
+        f'<article class="column" id="{prefix}col-{index}" '
+        f'aria-labelledby="{prefix}col-{index}-heading">'
+        f'<h{level} id="{prefix}col-{index}-heading">{_e(name)} '
+        f"{_badge(bool(col.get('drifted')))}</h{level}>"
         f'<dl class="figures">{dl}</dl>{figure}{_quantiles(col.get("quantiles"))}</article>'
     )
     return html, chart
+
+
+def report_sections(
+    report: Mapping[str, Any], prefix: str = "", level: int = 2
+) -> tuple[str, dict[str, Any]]:
+    """The summary, per-day and per-column sections of one drift report, and their charts
+    (``{"distributions": [...], "timelines": [...]}``); every id starts with ``prefix`` and
+    the sections' headings are ``h<level>`` (columns one level below), so several reports
+    share a page."""
+    columns: Mapping[str, Any] = report.get("columns") or {}
+    sections, charts = [], []
+    for index, (name, col) in enumerate(columns.items()):
+        html, chart = _column(index, str(name), col, prefix, level + 1)
+        sections.append(html)
+        if chart is not None:
+            charts.append(chart)
+    timeline_html, timeline_chart = _timeline(report, columns, prefix, level)
+    body = (
+        f"{_summary(report, columns, prefix, level)}{timeline_html}"
+        f'<section aria-labelledby="{prefix}columns-heading">'
+        f'<h{level} id="{prefix}columns-heading">Columns</h{level}>'
+        f"{''.join(sections) or '<p>No columns were compared.</p>'}</section>"
+    )
+    spec = {"distributions": charts, "timelines": [timeline_chart] if timeline_chart else []}
+    return body, spec
+
+
+def page(title: str, header: str, body: str, spec: Mapping[str, Any]) -> str:
+    """A whole page: ``header`` and ``body`` (HTML), the charts of ``spec`` drawn by the
+    inlined Chart.js and report.js."""
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<meta name="generator" content="skewless (Chart.js {CHART_JS_VERSION})">'
+        f"<title>{_e(title)}</title><style>{_asset('report.css')}</style>"
+        # with scripts off the charts stay blank: hide them, the tables carry the figures
+        "<noscript><style>.chart, figcaption { display: none; }</style></noscript></head>"
+        f"<body><main>{header}{body}</main>"
+        "<footer>Made by skewless. Charts: Chart.js "
+        f"{CHART_JS_VERSION} (MIT), inlined.</footer>"
+        f'<script type="application/json" id="skewless-chart-data">{_script_json(spec)}</script>'
+        f"<script>{_asset('chart.umd.min.js')}</script><script>{_asset('report.js')}</script>"
+        "</body></html>\n"
+    )
 
 
 def render_html(report: Mapping[str, Any]) -> str:
@@ -341,32 +396,9 @@ def render_html(report: Mapping[str, Any]) -> str:
     Returns:
         The page's text: charts drawn by an inlined Chart.js, nothing fetched from anywhere.
     """
-    columns: Mapping[str, Any] = report.get("columns") or {}
     kind = "Prediction" if report.get("kind") == "prediction" else "Data"
     title = f"{kind} drift report"
     current_name = (report.get("current") or {}).get("name")
-    sections, charts = [], []
-    for index, (name, col) in enumerate(columns.items()):
-        html, chart = _column(index, str(name), col)
-        sections.append(html)
-        if chart is not None:
-            charts.append(chart)
-    timeline_html, timeline_chart = _timeline(report, columns)
-    spec = {"distributions": charts, "timeline": timeline_chart}
+    body, spec = report_sections(report)
     page_title = f"{title}: {current_name}" if current_name else title
-    return (
-        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<meta name="generator" content="skewless (Chart.js {CHART_JS_VERSION})">'
-        f"<title>{_e(page_title)}</title><style>{_asset('report.css')}</style>"
-        # with scripts off the charts stay blank: hide them, the tables carry the figures
-        "<noscript><style>.chart, figcaption { display: none; }</style></noscript></head>"
-        f"<body><main>{_header(report, title)}{_summary(report, columns)}{timeline_html}"
-        '<section aria-labelledby="columns-heading"><h2 id="columns-heading">Columns</h2>'
-        f"{''.join(sections) or '<p>No columns were compared.</p>'}</section></main>"
-        "<footer>Made by skewless. Charts: Chart.js "
-        f"{CHART_JS_VERSION} (MIT), inlined.</footer>"
-        f'<script type="application/json" id="skewless-chart-data">{_script_json(spec)}</script>'
-        f"<script>{_asset('chart.umd.min.js')}</script><script>{_asset('report.js')}</script>"
-        "</body></html>\n"
-    )
+    return page(page_title, _header(report, title), body, spec)

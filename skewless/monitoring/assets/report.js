@@ -90,8 +90,36 @@
     return 1;
   }
 
+  function metrics(chart) {
+    var canvas = document.getElementById(chart.id);
+    if (!canvas) return 0;
+    var datasets = [
+      { label: chart.metric + " per window", data: chart.values, borderColor: CUR,
+        backgroundColor: translucent(CUR, 0.2), pointRadius: 3, tension: 0, spanGaps: false }
+    ];
+    if (chart.baseline !== null) {
+      datasets.push({ label: chart.metric + " at the gate",
+                      data: chart.windows.map(function () { return chart.baseline; }),
+                      borderColor: REF, borderDash: [6, 4], pointRadius: 0, fill: false });
+    }
+    new Chart(canvas, {
+      type: "line",
+      data: { labels: chart.windows, datasets: datasets },
+      options: {
+        responsive: true,
+        maintainAspectRatio: false,
+        scales: {
+          x: { title: { display: true, text: "window" } },
+          y: { title: { display: true, text: chart.metric } }
+        }
+      }
+    });
+    return 1;
+  }
+
   var drawn = 0;
   spec.distributions.forEach(function (chart) { drawn += distribution(chart); });
-  if (spec.timeline) drawn += timeline(spec.timeline);
+  (spec.timelines || []).forEach(function (chart) { drawn += timeline(chart); });
+  (spec.performance || []).forEach(function (chart) { drawn += metrics(chart); });
   document.documentElement.setAttribute("data-charts-drawn", String(drawn));
 })();
