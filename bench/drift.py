@@ -9,14 +9,18 @@ Timed in the same run, on the same frames:
 
 - ``skewless``: ``drift_report(reference, current)`` from pandas frames, end to end, with
   its peak RSS above the loaded data (sampled every 10 ms);
+- ``skewless, stored profile``: ``drift_report(profile, current)``, the reference being its
+  stored profile (built once from the reference file with a saved dataset's 100 bins and read
+  back from its bytes, outside the timing), the current data the same frame;
 - ``floor``: a plain numpy/scipy loop over the columns computing the same statistics
   (``scipy.stats.wasserstein_distance``, ``scipy.spatial.distance.jensenshannon``, ...);
 - ``Evidently 0.7``: ``DataDriftPreset`` in a cached side virtualenv (``bench/.venvs/evidently``,
   pandas < 3), skipped with the reason when it does not install.
 
 The floor's statistics must equal the report's to 1e-9 relative and give the same drifted
-columns; Evidently must give the same drifted columns. A disagreement exits non-zero.
-Targets: ``drift_report`` <= 5 s and <= 1 GiB peak above the data.
+columns; the run from the stored profile and Evidently must give the same drifted columns. A
+disagreement exits non-zero. Targets: ``drift_report`` <= 5 s and <= 1 GiB peak above the
+data; from a stored reference profile <= 3 s.
 
 Run: ``.venv/bin/python bench/drift.py`` (``--rows 1000000``); ``--quick`` for a small run
 that checks the answers agree; ``--no-evidently`` to leave Evidently out.
@@ -43,13 +47,15 @@ from _results import conditions, replace_section
 from scipy import stats
 from scipy.spatial import distance
 
-from skewless.monitoring import DriftReport, drift_report
+from skewless.monitoring import DriftReport, Profile, build_profile, drift_report
+from skewless.monitoring.profile_build import DATASET_BINS
 
 BENCH = Path(__file__).resolve().parent
 DATA = BENCH / "data"
 EVIDENTLY_VENV = BENCH / ".venvs" / "evidently"
 SHAPES = ("normal", "lognormal", "uniform", "exponential", "int_many", "four", "t", "mixture")
 TARGET_SECONDS = 5.0
+TARGET_PROFILE_SECONDS = 3.0
 TARGET_PEAK = 1 << 30
 SECTION = "## Drift report (bench/drift.py)"
 
@@ -159,6 +165,20 @@ def check_floor(report: DriftReport, statistics: dict[str, float]) -> None:
         raise Disagreement(f"drifted: floor {floor_drifted}, drift_report {report.drifted_columns}")
 
 
+def stored_profile(rows: int) -> Profile:
+    """The reference's profile as a saved dataset stores it (100 bins), read back."""
+    profile = build_profile(DATA / f"drift_{rows}" / "reference.parquet", bins=DATASET_BINS)
+    return Profile.from_bytes(profile.to_bytes())
+
+
+def check_profile_run(report: DriftReport, from_profile: DriftReport) -> None:
+    if from_profile.drifted_columns != report.drifted_columns:
+        raise Disagreement(
+            f"drifted: from the stored profile {from_profile.drifted_columns}, from the frames "
+            f"{report.drifted_columns}"
+        )
+
+
 def ensure_evidently() -> Path | str:
     """The side virtualenv's python, or why there is none."""
     python = EVIDENTLY_VENV / "bin" / "python"
@@ -201,8 +221,12 @@ def main() -> None:
     report, seconds, peak = timed(lambda: drift_report(ref, cur))
     statistics, floor_seconds, floor_peak = timed(lambda: floor(ref, cur, report))
     check_floor(report, statistics)
+    profile = stored_profile(rows)
+    from_profile, profile_seconds, profile_peak = timed(lambda: drift_report(profile, cur))
+    check_profile_run(report, from_profile)
     missed = sorted(set(injected) - set(report.drifted_columns))
     print(f"answers agree: drift_report and the floor ({len(report.drifted_columns)} drifted)")
+    print("answers agree: drift_report from the stored profile drifts the same columns")
     print(f"injected drift not found: {missed or 'none'}")
     evidently: Any = None if args.no_evidently else ensure_evidently()
     if isinstance(evidently, Path):
@@ -228,6 +252,9 @@ def main() -> None:
         f"{floor_peak / 2**20:,.0f} MiB | 1.00x |",
         f"| skewless drift_report (pandas frames) | {seconds:.2f} | {peak / 2**20:,.0f} MiB | "
         f"{seconds / floor_seconds:.2f}x |",
+        f"| skewless drift_report (stored reference profile, current frame) | "
+        f"{profile_seconds:.2f} | {profile_peak / 2**20:,.0f} MiB | "
+        f"{profile_seconds / floor_seconds:.2f}x |",
     ]
     if isinstance(evidently, dict):
         body.append(
@@ -242,7 +269,10 @@ def main() -> None:
         "",
         f"Drifted: {len(report.drifted_columns)} of {len(report.columns)} columns "
         f"({', '.join(report.drifted_columns)}); injected drift not found: {missed or 'none'}. "
-        f"Target <= {TARGET_SECONDS:g} s and <= 1 GiB: {'met' if met else 'not met'}.",
+        f"Target <= {TARGET_SECONDS:g} s and <= 1 GiB: {'met' if met else 'not met'}. "
+        f"From the stored profile: the same {len(from_profile.drifted_columns)} columns "
+        f"drifted; target <= {TARGET_PROFILE_SECONDS:g} s: "
+        f"{'met' if profile_seconds <= TARGET_PROFILE_SECONDS else 'not met'}.",
     ]
     print("\n".join(body))
     if not args.quick:

@@ -267,6 +267,8 @@ def test_drift_report_agrees_with_its_floor_at_quick_size() -> None:
     assert "answers agree: drift_report and the floor (14 drifted)" in out
     assert "injected drift not found: none" in out
     assert "| skewless drift_report (pandas frames) |" in out
+    assert "answers agree: drift_report from the stored profile drifts the same columns" in out
+    assert "| skewless drift_report (stored reference profile, current frame) |" in out
 
 
 def test_drift_floor_check_catches_another_statistic() -> None:
@@ -274,7 +276,7 @@ def test_drift_floor_check_catches_another_statistic() -> None:
     import numpy as np
     import pandas as pd
 
-    from skewless.monitoring import drift_report
+    from skewless.monitoring import build_profile, drift_report
 
     rng = np.random.default_rng(0)
     ref = pd.DataFrame({"x": rng.normal(size=3000), "c": rng.choice(list("abc"), 3000)})
@@ -284,6 +286,10 @@ def test_drift_floor_check_catches_another_statistic() -> None:
     drift.check_floor(report, statistics)
     with pytest.raises(Disagreement):
         drift.check_floor(report, {**statistics, "x": statistics["x"] * (1 + 1e-6)})
+    from_profile = drift_report(build_profile(ref), cur)
+    drift.check_profile_run(report, from_profile)
+    with pytest.raises(Disagreement):
+        drift.check_profile_run(report, drift_report(build_profile(ref), ref))
 
 
 # -- profiles -------------------------------------------------------------------------------

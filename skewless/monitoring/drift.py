@@ -1,46 +1,65 @@
 """``drift_report``: how today's data compares with the reference, column by column.
 
 The default test of each column is the one Evidently 0.7's ``DataDriftPreset`` picks, so a
-team that switches gets the same verdicts; see docs/monitoring.md, "drift_report".
+team that switches gets the same verdicts; see docs/monitoring.md, "drift_report". The
+reference is rows (a frame, a table, Parquet) or a stored profile (a :class:`Profile`, or a
+saved dataset's by name); the plan reads either side's columns through :class:`_Columns`.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from skewless.errors import DriftInputError
+from skewless.errors import DriftInputError, ProfileError, UnknownObjectError
 from skewless.monitoring.column_drift import ColumnPlan, Kind, compare_column
+from skewless.monitoring.profile import ColumnProfile, Profile
+from skewless.monitoring.profile_drift import compare_to_profile
+from skewless.monitoring.profile_store import dataset_profile
 from skewless.monitoring.report import ColumnDrift, DriftReport
 from skewless.monitoring.stat_tests import TEST_NAMES
+
+if TYPE_CHECKING:
+    from skewless.datasets import DatasetCatalog
 
 __all__ = ["drift_report"]
 
 Side = Any  # pandas/polars DataFrame, pyarrow Table or RecordBatch, or a Parquet path
+Reference = Any  # a Side, a Profile, or a saved dataset's name (with datasets=)
 _SHOWN_COLUMNS = 8
+_INTEGER_TYPE = re.compile(r"(u?int\d+|Int\d+|dictionary<values=u?int\d+.*)")
 
 
 def drift_report(
-    reference: Side,
+    reference: Reference,
     current: Side,
     numerical: Sequence[str] | None = None,
     categorical: Sequence[str] | None = None,
     tests: str | Mapping[str, str] | None = None,
     threshold: float | Mapping[str, float] | None = None,
     drift_share: float = 0.5,
+    *,
+    datasets: DatasetCatalog | None = None,
 ) -> DriftReport:
     """Compare ``current`` with ``reference`` column by column.
 
     Args:
         reference: the reference data (the training set): a pandas or polars DataFrame, a
-            pyarrow Table, or the path of a Parquet file or directory.
-        current: the data to check, in the same forms.
+            pyarrow Table, the path of a Parquet file or directory, a stored
+            :class:`~skewless.monitoring.Profile`, or (with ``datasets``) the name of a saved
+            dataset, whose stored profile is the reference and whose rows are not read.
+            From a profile the statistics are exact or within the bounds of
+            docs/monitoring.md, "From a stored profile".
+        current: the data to check: a frame, a pyarrow Table or a Parquet path (not a
+            profile).
         numerical: the numerical columns to compare. With ``categorical``, names exactly the
             columns compared; when both are None every common column of a supported type is
             compared (numbers as numerical, text and booleans as categorical).
@@ -52,13 +71,19 @@ def drift_report(
         threshold: one threshold for every column, or a mapping column -> threshold; the
             others get their test's default.
         drift_share: the share of drifted columns at which the whole dataset drifts.
+        datasets: the saved datasets a string ``reference`` names (``store.datasets``).
 
     Returns:
-        The :class:`~skewless.monitoring.DriftReport`.
+        The :class:`~skewless.monitoring.DriftReport`; its ``reference_name`` is the path or
+        the dataset's name.
 
     Raises:
         DriftInputError: no common columns, a column numeric on one side and text on the
-            other, an empty side, an all-null column, an unknown column or test name.
+            other, an empty side, an all-null column, an unknown column or test name, a
+            string that is neither a Parquet path nor (with ``datasets``) a saved dataset.
+        ProfileError: a numerical column whose stored profile has no quantile sketch (a
+            dataset saved before profiles had them: ``skewless datasets profile NAME``), or a
+            dataset's profile file that cannot be read.
 
     Example:
         >>> import pandas as pd
@@ -66,30 +91,82 @@ def drift_report(
         >>> report = drift_report(ref, ref.assign(x=ref.x + 3))
         >>> report.columns["x"].test, report.drifted_columns
         ('wasserstein', ['x'])
+        >>> from skewless.monitoring import build_profile
+        >>> drift_report(build_profile(ref), ref.assign(x=ref.x + 3)).drifted_columns
+        ['x']
     """
     if not 0.0 < drift_share <= 1.0:
         raise DriftInputError(f"drift_share={drift_share!r} is not in (0, 1]: pass a share")
-    ref_table = _resolve_side(reference, "reference")
+    ref = _resolve_reference(reference, datasets)
     cur_table = _resolve_side(current, "current")
-    plans = _plans(ref_table, cur_table, numerical, categorical, tests, threshold)
-    columns = _compare_all(plans, ref_table, cur_table)
+    ref_columns = _Columns.of_profile(ref) if isinstance(ref, Profile) else _Columns.of(ref)
+    plans = _plans(ref_columns, _Columns.of(cur_table), numerical, categorical, tests, threshold)
+    if isinstance(ref, Profile):
+        _require_sketches(ref, plans, reference)
+    columns = _compare_all(plans, ref, cur_table)
     return DriftReport(
         columns=columns,
         drift_share=drift_share,
         reference_name=_name_of(reference),
         current_name=_name_of(current),
-        reference_rows=ref_table.num_rows,
+        reference_rows=ref.rows if isinstance(ref, Profile) else ref.num_rows,
         current_rows=cur_table.num_rows,
     )
 
 
 # -- the two sides -----------------------------------------------------------------------------
-def _resolve_side(value: Side, side: str = "reference") -> pa.Table:
-    """The data of one side as an Arrow table (frames are converted, paths read).
+def _resolve_reference(value: Reference, datasets: DatasetCatalog | None) -> pa.Table | Profile:
+    """The reference as rows, or as a profile (a :class:`Profile`, or a saved dataset's)."""
+    if isinstance(value, Profile):
+        if not value.columns or value.rows == 0:
+            raise DriftInputError(
+                f"the reference profile is empty ({value.rows} rows, {len(value.columns)} "
+                "columns): pass the profile of the reference rows"
+            )
+        return value
+    if isinstance(value, str) and not Path(value).exists():
+        if datasets is None:
+            raise DriftInputError(
+                f"the reference data {value!r} is not a Parquet file or directory: pass a "
+                "frame, a pyarrow Table or a Parquet path, or pass datasets=store.datasets to "
+                f"compare with the saved dataset {value!r}"
+            )
+        return _saved_profile(datasets, value)
+    return _resolve_side(value, "reference")
 
-    Saved dataset names and prediction-log windows are resolved here too once those sources
-    exist; for now a string must be the path of a Parquet file or directory.
-    """
+
+def _saved_profile(datasets: DatasetCatalog, name: str) -> Profile:
+    try:
+        return dataset_profile(datasets, name)
+    except UnknownObjectError:
+        known = ", ".join(d.name for d in datasets.all()) or "none"
+        raise DriftInputError(
+            f"the reference {name!r} is neither a Parquet file or directory nor a saved "
+            f"dataset (saved: {known}): pass the path of Parquet data or a saved dataset's name"
+        ) from None
+
+
+def _require_sketches(profile: Profile, plans: list[ColumnPlan], reference: Reference) -> None:
+    """Every numerical column of a stored profile needs its quantile sketch (format 2)."""
+    for plan in plans:
+        column = profile[plan.name]
+        if column.kind == "numeric" and column.sketch is None:
+            name = reference if isinstance(reference, str) else "NAME"
+            raise ProfileError(
+                f"the reference profile has no quantile sketch for column {plan.name!r} "
+                f"(format {column.format_version}, saved before profiles kept sketches): "
+                f"re-profile the dataset with `skewless datasets profile {name}`"
+            )
+
+
+def _resolve_side(value: Side, side: str = "reference") -> pa.Table:
+    """The data of one side as an Arrow table (frames are converted, paths read)."""
+    if isinstance(value, Profile):
+        raise DriftInputError(
+            f"the {side} data is a Profile, and drift_report compares rows with a reference "
+            "profile, not two profiles: pass the current rows as a frame, pyarrow Table or "
+            "Parquet path"
+        )
     table = _as_table(value, side)
     if table.num_columns == 0 or table.num_rows == 0:
         raise DriftInputError(
@@ -136,6 +213,43 @@ def _name_of(value: Side) -> str | None:
 
 
 # -- what to compare, and how ------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Columns:
+    """What the plan reads of one side: its column names, each one's kind (see
+    :func:`_kind_of`) and its type as messages show it."""
+
+    names: list[str]
+    kinds: dict[str, str | None]
+    types: dict[str, str]
+
+    @classmethod
+    def of(cls, table: pa.Table) -> _Columns:
+        schema = table.schema
+        return cls(
+            list(schema.names),
+            {f.name: _kind_of(f.type) for f in schema},
+            {f.name: str(f.type) for f in schema},
+        )
+
+    @classmethod
+    def of_profile(cls, profile: Profile) -> _Columns:
+        columns = profile.columns
+        return cls(
+            list(columns),
+            {name: _profile_kind(c) for name, c in columns.items()},
+            {name: c.type for name, c in columns.items()},
+        )
+
+
+def _profile_kind(column: ColumnProfile) -> str | None:
+    """:func:`_kind_of` of a profiled column, from its kind and type name."""
+    if column.kind == "numeric":
+        return "integer" if _INTEGER_TYPE.fullmatch(column.type) else "number"
+    if column.kind in ("categorical", "bool"):
+        return "text"
+    return "null" if column.type == "null" else None
+
+
 def _kind_of(t: pa.DataType) -> str | None:
     """``number``, ``integer``, ``text`` (categories) or None (not compared by default)."""
     if pa.types.is_dictionary(t):
@@ -157,19 +271,18 @@ def _kind_of(t: pa.DataType) -> str | None:
 
 
 def _plans(
-    ref: pa.Table,
-    cur: pa.Table,
+    ref: _Columns,
+    cur: _Columns,
     numerical: Sequence[str] | None,
     categorical: Sequence[str] | None,
     tests: str | Mapping[str, str] | None,
     threshold: float | Mapping[str, float] | None,
 ) -> list[ColumnPlan]:
-    common = [name for name in ref.column_names if name in set(cur.column_names)]
+    common = [name for name in ref.names if name in set(cur.names)]
     if not common:
         raise DriftInputError(
             "the reference and current data have no column in common (reference: "
-            f"{_show(ref.column_names)}; current: {_show(cur.column_names)}): compare data "
-            "of the same schema"
+            f"{_show(ref.names)}; current: {_show(cur.names)}): compare data of the same schema"
         )
     named: dict[str, Kind]
     if numerical is None and categorical is None:
@@ -205,9 +318,8 @@ def _plans(
     ]
 
 
-def _types(ref: pa.Table, cur: pa.Table, name: str) -> tuple[str | None, str | None]:
-    ref_kind = _kind_of(ref.schema.field(name).type)
-    cur_kind = _kind_of(cur.schema.field(name).type)
+def _types(ref: _Columns, cur: _Columns, name: str) -> tuple[str | None, str | None]:
+    ref_kind, cur_kind = ref.kinds[name], cur.kinds[name]
     if "null" in (ref_kind, cur_kind):
         side = "reference" if ref_kind == "null" else "current"
         raise DriftInputError(
@@ -217,14 +329,14 @@ def _types(ref: pa.Table, cur: pa.Table, name: str) -> tuple[str | None, str | N
     numeric = {"integer", "number"}
     if (ref_kind in numeric and cur_kind == "text") or (ref_kind == "text" and cur_kind in numeric):
         raise DriftInputError(
-            f"column {name!r} is {ref.schema.field(name).type} in the reference data and "
-            f"{cur.schema.field(name).type} in the current data: cast one side to the other's "
+            f"column {name!r} is {ref.types[name]} in the reference data and "
+            f"{cur.types[name]} in the current data: cast one side to the other's "
             "type, or leave the column out with numerical=/categorical="
         )
     return ref_kind, cur_kind
 
 
-def _default_kinds(ref: pa.Table, cur: pa.Table, common: list[str]) -> dict[str, Kind]:
+def _default_kinds(ref: _Columns, cur: _Columns, common: list[str]) -> dict[str, Kind]:
     kinds: dict[str, Kind] = {}
     for name in common:
         ref_kind, cur_kind = _types(ref, cur, name)
@@ -240,7 +352,7 @@ def _default_kinds(ref: pa.Table, cur: pa.Table, common: list[str]) -> dict[str,
 
 
 def _named_kinds(
-    ref: pa.Table, cur: pa.Table, numerical: list[str], categorical: list[str]
+    ref: _Columns, cur: _Columns, numerical: list[str], categorical: list[str]
 ) -> dict[str, Kind]:
     both = sorted(set(numerical) & set(categorical))
     if both:
@@ -250,9 +362,7 @@ def _named_kinds(
     kinds: dict[str, Kind] = {}
     for names, kind in ((numerical, "numerical"), (categorical, "categorical")):
         for name in names:
-            missing = [
-                s for s, t in (("reference", ref), ("current", cur)) if name not in t.column_names
-            ]
+            missing = [s for s, t in (("reference", ref), ("current", cur)) if name not in t.names]
             if missing:
                 raise DriftInputError(
                     f"column {name!r} is not in the {' and '.join(missing)} data: name columns "
@@ -262,11 +372,11 @@ def _named_kinds(
             if kind == "numerical" and "text" in (ref_kind, cur_kind):
                 raise DriftInputError(
                     f"column {name!r} is named numerical but holds "
-                    f"{ref.schema.field(name).type}: name it in categorical= instead"
+                    f"{ref.types[name]}: name it in categorical= instead"
                 )
             if ref_kind is None or cur_kind is None:
                 raise DriftInputError(
-                    f"column {name!r} is {ref.schema.field(name).type}, which has no drift "
+                    f"column {name!r} is {ref.types[name]}, which has no drift "
                     "test: leave it out, or cast it to numbers or text"
                 )
             kinds[name] = "numerical" if kind == "numerical" else "categorical"
@@ -294,12 +404,16 @@ def _show(names: Sequence[str]) -> str:
 
 
 # -- the work ----------------------------------------------------------------------------------
-def _compare_all(plans: list[ColumnPlan], ref: pa.Table, cur: pa.Table) -> dict[str, ColumnDrift]:
+def _compare_all(
+    plans: list[ColumnPlan], ref: pa.Table | Profile, cur: pa.Table
+) -> dict[str, ColumnDrift]:
     """Every column's drift, columns in parallel: the sorting, counting and arithmetic run in
     numpy and Arrow, which release the GIL."""
     workers = max(1, min(os.cpu_count() or 1, len(plans)))
 
     def one(plan: ColumnPlan) -> ColumnDrift:
+        if isinstance(ref, Profile):
+            return compare_to_profile(plan, ref[plan.name], cur.column(plan.name))
         return compare_column(plan, ref.column(plan.name), cur.column(plan.name))
 
     if workers == 1:

@@ -2,7 +2,9 @@
 
 Every function takes what it needs already prepared (sorted finite values for numerical
 columns, aligned count vectors for categories) so that one column's data is sorted or counted
-once and shared by its test, its picture and its quantiles. The statistics agree with SciPy
+once and shared by its test, its picture and its quantiles. The numerical tests also take the
+reference as a weighted sample (sorted values and integer weights, as a stored profile's
+quantile sketch gives it) with its standard deviation known. The statistics agree with SciPy
 (``scipy.stats``, ``scipy.spatial.distance``) to 1e-9 relative; the tests check it on random data.
 
 ========== ===================================== ============ =========================
@@ -31,21 +33,26 @@ import numpy.typing as npt
 from scipy import stats
 
 __all__ = [
+    "BIN_ABOVE_DISTINCT",
     "DEFAULT_THRESHOLDS",
     "P_VALUE_TESTS",
     "TEST_NAMES",
     "BinnedShares",
     "StatResult",
+    "aligned_shares",
     "binned_shares",
     "category_shares",
     "chisquare",
     "distinct_count",
     "fill_zeroes",
+    "histogram_counts",
     "is_drifted",
     "jensenshannon",
     "kl_div",
     "ks",
     "psi",
+    "sturges_edges",
+    "value_counts",
     "wasserstein",
     "z_test",
 ]
@@ -70,7 +77,7 @@ P_VALUE_TESTS = frozenset({"ks", "chisquare", "z"})
 _KS_EXACT_MAX_N = 10_000
 # Evidently bins a numerical column (for psi, kl_div, jensenshannon) when its reference has
 # more distinct values than this; below, each value is its own category.
-_BIN_ABOVE_DISTINCT = 20
+BIN_ABOVE_DISTINCT = 20
 _WASSERSTEIN_MIN_STD = 0.001
 
 
@@ -103,43 +110,67 @@ def distinct_count(sorted_values: FloatArray) -> int:
 
 
 # -- numerical: two sorted samples -------------------------------------------------------------
-def _merged_cdfs(ref: FloatArray, cur: FloatArray) -> tuple[FloatArray, FloatArray]:
+def _merged_cdfs(
+    ref: FloatArray, cur: FloatArray, ref_weights: IntArray | None = None
+) -> tuple[FloatArray, FloatArray]:
     """Both samples merged in order, and F_ref - F_cur at each merged value but the last.
 
-    Within a run of equal values the difference is only right at the run's last element;
-    the Wasserstein sum weighs the others by a zero gap, and ``ks`` reads only run ends.
+    With ``ref_weights`` each reference value counts that many times. Within a run of equal
+    values the difference is only right at the run's last element; the Wasserstein sum weighs
+    the others by a zero gap, and ``ks`` reads only run ends.
     """
     n, m = ref.size, cur.size
-    at = np.searchsorted(ref, cur, side="left")
-    at += np.arange(m, dtype=at.dtype)
-    from_ref = np.ones(n + m, dtype=bool)
-    from_ref[at] = False
+    # a reference value follows every current value up to and including it
+    at = np.searchsorted(cur, ref, side="right")
+    at += np.arange(n, dtype=at.dtype)
+    from_ref = np.zeros(n + m, dtype=bool)
+    from_ref[at] = True
     merged = np.empty(n + m, dtype=np.float64)
-    merged[at] = cur
-    merged[from_ref] = ref
+    merged[at] = ref
+    merged[~from_ref] = cur
     ref_below = np.cumsum(from_ref[:-1], dtype=np.int64)
     cur_below = np.arange(1, n + m, dtype=np.int64)
     cur_below -= ref_below
-    diff = ref_below / n
+    total = n
+    if ref_weights is not None:
+        steps = np.zeros(n + m, dtype=np.int64)
+        steps[from_ref] = ref_weights
+        ref_below = np.cumsum(steps[:-1], dtype=np.int64)
+        total = int(ref_weights.sum())
+    diff = ref_below / total
     diff -= cur_below / m
     return merged, diff
 
 
-def wasserstein(ref: FloatArray, cur: FloatArray) -> float:
-    """``scipy.stats.wasserstein_distance(ref, cur) / max(std(ref), 0.001)`` (sorted inputs)."""
-    merged, diff = _merged_cdfs(ref, cur)
+def wasserstein(
+    ref: FloatArray,
+    cur: FloatArray,
+    ref_weights: IntArray | None = None,
+    ref_std: float | None = None,
+) -> float:
+    """``scipy.stats.wasserstein_distance(ref, cur, u_weights=ref_weights) / max(std(ref),
+    0.001)`` (sorted inputs); ``ref_std`` (ddof 0) when the reference is a weighted sample."""
+    merged, diff = _merged_cdfs(ref, cur, ref_weights)
     np.abs(diff, out=diff)
     distance = float(np.dot(diff, np.diff(merged)))
-    return distance / max(float(np.std(ref)), _WASSERSTEIN_MIN_STD)
+    std = float(np.std(ref)) if ref_std is None else ref_std
+    return distance / max(std, _WASSERSTEIN_MIN_STD)
 
 
-def ks(ref: FloatArray, cur: FloatArray) -> tuple[float, float]:
-    """``scipy.stats.ks_2samp(ref, cur)`` (two-sided, method "auto"): D and its p-value."""
-    n, m = ref.size, cur.size
+def ks(
+    ref: FloatArray, cur: FloatArray, ref_weights: IntArray | None = None
+) -> tuple[float, float]:
+    """``scipy.stats.ks_2samp(ref, cur)`` (two-sided, method "auto"): D and its p-value.
+
+    With ``ref_weights`` the reference is the sample holding each value that many times: its
+    rows are the weights' sum.
+    """
+    n, m = (ref.size if ref_weights is None else int(ref_weights.sum())), cur.size
     if max(n, m) <= _KS_EXACT_MAX_N:
-        result = stats.ks_2samp(ref, cur)
+        sample = ref if ref_weights is None else np.repeat(ref, ref_weights)
+        result = stats.ks_2samp(sample, cur)
         return float(result.statistic), float(result.pvalue)
-    merged, diff = _merged_cdfs(ref, cur)
+    merged, diff = _merged_cdfs(ref, cur, ref_weights)
     run_end = merged[1:] != merged[:-1]
     inner = diff[run_end]
     # the last merged value ends a run where both CDFs are 1
@@ -161,13 +192,12 @@ class BinnedShares:
     values: FloatArray | None  # the values when not binned
 
 
-def _sturges_edges(ref: FloatArray, cur: FloatArray) -> FloatArray:
-    """``np.histogram_bin_edges(concat(ref, cur), bins="sturges")`` from two sorted arrays."""
-    first = min(float(ref[0]), float(cur[0]))
-    last = max(float(ref[-1]), float(cur[-1]))
+def sturges_edges(first: float, last: float, rows: int) -> FloatArray:
+    """``np.histogram_bin_edges(values, bins="sturges")`` of ``rows`` values from ``first`` to
+    ``last`` (their min and max)."""
     if first == last:
         first, last = first - 0.5, last + 0.5
-    width = (last - first) / (math.log2(ref.size + cur.size) + 1.0)
+    width = (last - first) / (math.log2(rows) + 1.0)
     bins = max(1, math.ceil((last - first) / width)) if width else 1
     return np.linspace(first, last, bins + 1, endpoint=True, dtype=np.float64)
 
@@ -188,26 +218,35 @@ def value_counts(sorted_values: FloatArray) -> tuple[FloatArray, IntArray]:
     return sorted_values[starts], counts
 
 
+def aligned_shares(
+    ref_values: FloatArray, ref_counts: IntArray, cur_values: FloatArray, cur_counts: IntArray
+) -> BinnedShares:
+    """One share per distinct value of either side (each side's values sorted and distinct,
+    with their counts), as shares of each side's rows."""
+    values = np.union1d(ref_values, cur_values)
+    ref_aligned = np.zeros(values.size, dtype=np.int64)
+    cur_aligned = np.zeros(values.size, dtype=np.int64)
+    ref_aligned[np.searchsorted(values, ref_values)] = ref_counts
+    cur_aligned[np.searchsorted(values, cur_values)] = cur_counts
+    return BinnedShares(
+        ref_aligned / ref_counts.sum(), cur_aligned / cur_counts.sum(), None, values
+    )
+
+
 def binned_shares(ref: FloatArray, cur: FloatArray) -> BinnedShares:
     """Evidently's ``get_binned_data`` for a numerical column (sorted inputs), without the
     zero filling: Sturges bins over both samples when the reference has more than 20
     distinct values, else one share per distinct value of either sample."""
-    if distinct_count(ref) > _BIN_ABOVE_DISTINCT:
-        edges = _sturges_edges(ref, cur)
+    if distinct_count(ref) > BIN_ABOVE_DISTINCT:
+        first, last = min(float(ref[0]), float(cur[0])), max(float(ref[-1]), float(cur[-1]))
+        edges = sturges_edges(first, last, ref.size + cur.size)
         return BinnedShares(
             histogram_counts(ref, edges) / ref.size,
             histogram_counts(cur, edges) / cur.size,
             edges,
             None,
         )
-    ref_values, ref_counts = value_counts(ref)
-    cur_values, cur_counts = value_counts(cur)
-    values = np.union1d(ref_values, cur_values)
-    ref_aligned = np.zeros(values.size, dtype=np.int64)
-    cur_aligned = np.zeros(values.size, dtype=np.int64)
-    ref_aligned[np.searchsorted(values, ref_values)] = ref_counts
-    cur_aligned[np.searchsorted(values, cur_values)] = cur_counts
-    return BinnedShares(ref_aligned / ref.size, cur_aligned / cur.size, None, values)
+    return aligned_shares(*value_counts(ref), *value_counts(cur))
 
 
 # -- shares and counts -------------------------------------------------------------------------
