@@ -21,6 +21,7 @@ __all__ = [
     "ModelLineageError",
     "ModelPredictionError",
     "ModelRegistryError",
+    "MonitorInputError",
     "OnDemandFeatureError",
     "OnlineStoreError",
     "OnlineStoreUnavailableError",
@@ -237,3 +238,8 @@ class DriftInputError(SkewlessError, ValueError):
 class ProfileError(SkewlessError):
     """A profile cannot answer what was asked (a format 1 profile without a quantile sketch,
     parts of different types or bins merged, a profile file that cannot be read)."""
+
+
+class MonitorInputError(SkewlessError, ValueError):
+    """Labels or labelled predictions cannot be joined or measured as given: a column is
+    missing, a key has another type on each side, there are no rows, or an option is invalid."""
