@@ -21,6 +21,7 @@ __all__ = [
     "ModelLineageError",
     "ModelPredictionError",
     "ModelRegistryError",
+    "MonitorInputError",
     "OnDemandFeatureError",
     "OnlineStoreError",
     "OnlineStoreUnavailableError",
@@ -242,3 +243,8 @@ class ProfileError(SkewlessError):
 class AlertDeliveryError(SkewlessError):
     """A monitoring alert could not be delivered to its webhook (unreachable, refused, or
     answered with an error status)."""
+
+
+class MonitorInputError(SkewlessError, ValueError):
+    """Labels or labelled predictions cannot be joined or measured as given: a column is
+    missing, a key has another type on each side, there are no rows, or an option is invalid."""

@@ -19,6 +19,7 @@ from skewless.errors import (
     UnknownModelError,
 )
 from skewless.models.gate import Check, GateReport, Thresholds, run_gate
+from skewless.models.gate_metrics import gate_metrics
 from skewless.models.lineage import Lineage, feature_columns
 from skewless.models.registry import (
     ModelVersionInfo,
@@ -49,6 +50,7 @@ __all__ = [
     "UnknownModelError",
     "apply_retention",
     "feature_columns",
+    "gate_metrics",
     "get_features_for",
     "get_model_version",
     "list_model_versions",

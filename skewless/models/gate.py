@@ -6,7 +6,8 @@ regression of its primary metric against a baseline version (``production``), th
 each against the thresholds given. The report is what CI keeps (``to_dict()`` is its JSON)
 and what ``promote(..., gate_report=...)`` requires to have passed. Each report carries its
 digest, which the gate also records on the model version in MLflow, so that only the
-version's latest, unchanged gate report promotes it (:mod:`skewless.models.gate_binding`).
+version's latest, unchanged gate report promotes it (:mod:`skewless.models.gate_binding`),
+and its metrics, which performance monitoring compares with (:mod:`skewless.models.gate_metrics`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 
 from skewless.errors import GateInputError, UnknownModelError
 from skewless.models.gate_binding import DIGEST_KEY, GATE_TAG, report_digest
+from skewless.models.gate_metrics import record_gate_metrics
 from skewless.models.lineage import Lineage, infer_label
 from skewless.models.metrics import classification_metrics, regression_metrics
 from skewless.models.registry import _all_versions, _version, resolve_store
@@ -326,8 +328,11 @@ def run_gate(
                 _baseline_check(client, name, loaded, task, metrics, t, saved, x, y, notes)
             )
         report = _report(name, loaded, task, lineage, saved, metrics, checks, notes)
+        number = str(loaded.version.version)
+        # Monitoring's baseline: the metrics of this, the version's latest gate run.
+        record_gate_metrics(client, name, number, metrics, saved.name)
         # Recorded where only the tracking server's writers reach: promote compares with it.
-        client.set_model_version_tag(name, str(loaded.version.version), GATE_TAG, report.digest)
+        client.set_model_version_tag(name, number, GATE_TAG, report.digest)
     return report
 
 
