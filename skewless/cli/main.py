@@ -18,6 +18,7 @@ from skewless.cli import gate as gate_command
 from skewless.cli import ingest as ingest_commands
 from skewless.cli import logs as logs_command
 from skewless.cli import models as models_commands
+from skewless.cli import monitor as monitor_command
 from skewless.cli import predict_batch as predict_batch_command
 from skewless.cli._context import CliState, setup_logging
 
@@ -85,6 +86,7 @@ app.add_typer(datasets_commands.app, name="datasets")
 app.add_typer(models_commands.app, name="models")
 app.command("gate")(gate_command.gate)
 app.command("logs")(logs_command.logs)
+app.command("monitor")(monitor_command.monitor)
 app.command("predict-batch")(predict_batch_command.predict_batch)
 app.command("teardown")(registry_commands.teardown)
 app.command("registry-dump")(registry_commands.registry_dump)

@@ -24,9 +24,16 @@ from skewless.monitoring.html import _e, _finite, _num, _pct, page, report_secti
 __all__ = ["render_monitor_html"]
 
 
+def _instant(text: Any) -> str:
+    """An ISO instant as ``2026-12-01 09:30 UTC``."""
+    return str(text)[:16].replace("T", " ") + " UTC"
+
+
 def _window(run: Mapping[str, Any]) -> str:
     window = run.get("window") or {}
-    return f"{_e(window.get('start') or 'the start')} to {_e(window.get('end') or 'now')}"
+    start = _instant(window["start"]) if window.get("start") else "the start"
+    end = _instant(window["end"]) if window.get("end") else "now"
+    return f"{_e(start)} to {_e(end)}"
 
 
 def _overview(run: Mapping[str, Any]) -> str:
@@ -66,6 +73,12 @@ def _window_label(window: Mapping[str, Any]) -> str:
     return start[:16].replace("T", " ") if start else "all"
 
 
+def _alert_span(alert: Mapping[str, Any]) -> str:
+    if alert.get("window"):
+        return f"over the window of {_e(_window_label({'start': alert['window']}))}"
+    return "over the whole window"
+
+
 def _performance(performance: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     windows: Sequence[Mapping[str, Any]] = performance.get("windows") or []
     overall: Mapping[str, Any] = performance.get("overall") or {}
@@ -79,23 +92,25 @@ def _performance(performance: Mapping[str, Any]) -> tuple[str, list[dict[str, An
         cells = "".join(f'<td class="num">{_num(values.get(m))}</td>' for m in metrics)
         rows.append(
             f'<tr><th scope="row">{_e(label)}</th><td class="num">{int(w.get("labels") or 0):,}'
-            f"</td>{cells}</tr>"
+            f"</td><td>{_e(w.get('status') or '')}</td>{cells}</tr>"
         )
     overall_cells = "".join(
         f'<td class="num">{_num((overall.get("metrics") or {}).get(m))}</td>' for m in metrics
     )
     rows.append(
         f'<tr><th scope="row">whole window</th><td class="num">'
-        f"{int(overall.get('labels') or 0):,}</td>{overall_cells}</tr>"
+        f"{int(overall.get('labels') or 0):,}</td><td>{_e(overall.get('status') or '')}</td>"
+        f"{overall_cells}</tr>"
     )
     if baseline:
         cells = "".join(f'<td class="num">{_num(baseline.get(m))}</td>' for m in metrics)
-        rows.append(f'<tr><th scope="row">at the gate</th><td class="num">&ndash;</td>{cells}</tr>')
+        rows.append(
+            f'<tr><th scope="row">at the gate</th><td class="num">&ndash;</td><td></td>{cells}</tr>'
+        )
     alerts = performance.get("alerts") or []
     alert_items = "".join(
-        f"<li>{_e(a.get('metric'))} {_e('over ' + _window_label(a) if a.get('window') else '')}"
-        f": {_num(a.get('current'))} against {_num(a.get('baseline'))} at the gate "
-        f"(threshold {_num(a.get('threshold'))})</li>"
+        f"<li>{_e(a.get('metric'))} {_alert_span(a)}: {_num(a.get('current'))} against "
+        f"{_num(a.get('baseline'))} at the gate (threshold {_num(a.get('threshold'))})</li>"
         for a in alerts
     )
     charts, figures = [], []
@@ -122,7 +137,7 @@ def _performance(performance: Mapping[str, Any]) -> tuple[str, list[dict[str, An
     html = (
         '<div class="scroll"><table id="performance-table"><caption>Metrics per window, '
         'on the predictions that have labels</caption><thead><tr><th scope="col">Window</th>'
-        f'<th scope="col" class="num">Labels</th>{head}</tr></thead>'
+        f'<th scope="col" class="num">Labels</th><th scope="col">Status</th>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>"
         f'<p id="performance-alerts">Alerts: {len(alerts)}</p>'
         + (f"<ul>{alert_items}</ul>" if alert_items else "")
