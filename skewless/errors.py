@@ -12,6 +12,7 @@ __all__ = [
     "DriftInputError",
     "EmbeddingsUnavailableError",
     "EntityFrameError",
+    "ExperimentInputError",
     "FeatureNotFoundError",
     "FeatureServerError",
     "FeedbackError",
@@ -242,3 +243,9 @@ class ProfileError(SkewlessError):
 class AlertDeliveryError(SkewlessError):
     """A monitoring alert could not be delivered to its webhook (unreachable, refused, or
     answered with an error status)."""
+
+
+class ExperimentInputError(SkewlessError, ValueError):
+    """The counts, values or settings given to an A/B experiment's statistics cannot be used
+    as given: a negative count, more conversions than users, an empty arm, an alpha or power
+    outside (0, 1), an unknown bandit arm or a reward that is not a boolean."""
