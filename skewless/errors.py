@@ -7,11 +7,13 @@ single line for any :class:`SkewlessError`.
 from __future__ import annotations
 
 __all__ = [
+    "AlertDeliveryError",
     "ConfigError",
     "DefinitionError",
     "DriftInputError",
     "EmbeddingsUnavailableError",
     "EntityFrameError",
+    "ExperimentInputError",
     "FeatureNotFoundError",
     "FeatureServerError",
     "FeedbackError",
@@ -248,3 +250,9 @@ class AlertDeliveryError(SkewlessError):
 class MonitorInputError(SkewlessError, ValueError):
     """Labels or labelled predictions cannot be joined or measured as given: a column is
     missing, a key has another type on each side, there are no rows, or an option is invalid."""
+
+
+class ExperimentInputError(SkewlessError, ValueError):
+    """The counts, values or settings given to an A/B experiment's statistics cannot be used
+    as given: a negative count, more conversions than users, an empty arm, an alpha or power
+    outside (0, 1), an unknown bandit arm or a reward that is not a boolean."""

@@ -80,6 +80,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "skewless.models",
             "skewless.serving",
             "skewless.monitoring",
+            "skewless.experiments",
             "skewless.server",
             "skewless.cli",
             "skewless.demo",

@@ -51,6 +51,30 @@ def test_types_module_names() -> None:
     ]
 
 
+def test_experiments_module_names() -> None:
+    import skewless.experiments
+
+    assert sorted(skewless.experiments.__all__) == [
+        "EpsilonGreedy",
+        "MeanResult",
+        "PowerResult",
+        "ProportionResult",
+        "SampleSize",
+        "SequentialResult",
+        "ThompsonSampling",
+        "UCB1",
+        "bandit_from_dict",
+        "mean_test",
+        "power",
+        "proportion_test",
+        "sample_size",
+        "sequential_mean_test",
+        "sequential_test",
+    ]
+    for name in skewless.experiments.__all__:
+        assert getattr(skewless.experiments, name) is not None
+
+
 def test_feast_style_imports_work() -> None:
     from skewless import Entity, FeatureService, FeatureStore, FeatureView, Field, FileSource
     from skewless.types import Array, Float32, Int64, String
