@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from skewless.errors import DriftInputError, ProfileError, UnknownObjectError
 from skewless.monitoring.column_drift import ColumnPlan, Kind, compare_column
+from skewless.monitoring.log_window import LogWindow
 from skewless.monitoring.profile import ColumnProfile, Profile
 from skewless.monitoring.profile_drift import compare_to_profile
 from skewless.monitoring.profile_store import dataset_profile
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["drift_report"]
 
-Side = Any  # pandas/polars DataFrame, pyarrow Table or RecordBatch, or a Parquet path
+Side = Any  # pandas/polars DataFrame, pyarrow Table or RecordBatch, Parquet path, LogWindow
 Reference = Any  # a Side, a Profile, or a saved dataset's name (with datasets=)
 _SHOWN_COLUMNS = 8
 _INTEGER_TYPE = re.compile(r"(u?int\d+|Int\d+|dictionary<values=u?int\d+.*)")
@@ -53,13 +54,15 @@ def drift_report(
 
     Args:
         reference: the reference data (the training set): a pandas or polars DataFrame, a
-            pyarrow Table, the path of a Parquet file or directory, a stored
+            pyarrow Table, the path of a Parquet file or directory, a
+            :class:`~skewless.monitoring.LogWindow` (e.g. last week's served features), a stored
             :class:`~skewless.monitoring.Profile`, or (with ``datasets``) the name of a saved
             dataset, whose stored profile is the reference and whose rows are not read.
             From a profile the statistics are exact or within the bounds of
             docs/monitoring.md, "From a stored profile".
-        current: the data to check: a frame, a pyarrow Table or a Parquet path (not a
-            profile).
+        current: the data to check: a frame, a pyarrow Table, a Parquet path, or a
+            :class:`~skewless.monitoring.LogWindow` (the feature values a model was served,
+            its ``columns`` by default) (not a profile).
         numerical: the numerical columns to compare. With ``categorical``, names exactly the
             columns compared; when both are None every common column of a supported type is
             compared (numbers as numerical, text and booleans as categorical).
@@ -177,6 +180,8 @@ def _resolve_side(value: Side, side: str = "reference") -> pa.Table:
 
 
 def _as_table(value: Side, side: str) -> pa.Table:
+    if isinstance(value, LogWindow):
+        return value.as_side()
     if isinstance(value, pa.Table):
         return value
     if isinstance(value, pa.RecordBatch):
@@ -209,6 +214,8 @@ def _polars_to_arrow(frame: Any) -> pa.Table:
 
 
 def _name_of(value: Side) -> str | None:
+    if isinstance(value, LogWindow):
+        return value.name
     return str(value) if isinstance(value, str | Path) else None
 
 

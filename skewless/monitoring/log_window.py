@@ -42,6 +42,9 @@ class LogWindow:
         model: the log's name (the served model's name).
         since, until: the window's bounds (None: the log's start, or no end).
         version: keep only this model version's rows.
+        columns: the feature columns :meth:`features` gives by default, and that a
+            ``drift_report`` side compares (e.g. the model's feature columns, leaving the
+            entity keys out).
         now: "now" for timedelta bounds (default: the clock when the window is made).
 
     Example:
@@ -56,6 +59,7 @@ class LogWindow:
     until: TimeBound = None
     version: int | None = None
     now: datetime | None = None
+    columns: tuple[str, ...] | None = None
     _cache: dict[str, pa.Table] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -103,13 +107,15 @@ class LogWindow:
 
     def features(self, columns: Sequence[str] | None = None) -> pa.Table:
         """The feature values of the rows answered with features, with their ``timestamp``
-        last: ``columns`` (default: every column the log adds to its own, which includes
-        the entity keys; pass the model's feature columns to leave them out).
+        last: ``columns`` (default: the window's ``columns``, else every column the log adds
+        to its own, which includes the entity keys; pass the model's feature columns to
+        leave them out).
 
         Raises:
             DriftInputError: a column the log does not hold, or a window with no rows.
         """
         rows = self._answered()
+        columns = columns if columns is not None else self.columns
         names = list(columns) if columns is not None else self._feature_names(rows)
         absent = [c for c in names if c not in rows.column_names]
         if absent:
@@ -118,6 +124,11 @@ class LogWindow:
                 f"{self.name}: name feature columns the model was served with"
             )
         return rows.select([*names, TIMESTAMP])
+
+    def as_side(self) -> pa.Table:
+        """What ``drift_report`` compares when given this window: :meth:`features` without
+        the timestamp."""
+        return self.features().drop_columns([TIMESTAMP])
 
     def predictions(self, classes: Sequence[Any] | None = None) -> pa.Table:
         """``prediction``, one ``probability_<class>`` column per class (when the log holds

@@ -168,3 +168,22 @@ def test_the_timeline_shows_the_day_drift_began(tmp_path: Path) -> None:
     assert all(
         d["share_drifted"] is None and "fewer than 1000" in d["skipped"] for d in few.timeline or ()
     )
+
+
+def test_a_window_is_a_side_of_drift_report(tmp_path: Path) -> None:
+    write_log(tmp_path, days=4, per_day=300, shift_last=8.0)
+    earlier = LogWindow(tmp_path, "churn", since=timedelta(days=4), until=timedelta(days=1),
+                        now=NOW, columns=("age", "city"))  # fmt: skip
+    last = LogWindow(tmp_path, "churn", since=timedelta(days=1), now=NOW, columns=("age", "city"))
+    report = drift_report(earlier, last)
+    assert list(report.columns) == ["age", "city"]
+    assert report.drifted_columns == ["age"]
+    assert report.reference_name == earlier.name and report.current_name == last.name
+    expected = drift_report(
+        earlier.features().drop_columns(["timestamp"]), last.features().drop_columns(["timestamp"])
+    )
+    assert report.columns["age"].statistic == expected.columns["age"].statistic
+    assert report.current_rows == 2 * 300 - 1
+    keys = drift_report(earlier.features(["user_id", "age"]).drop_columns(["timestamp"]),
+                        LogWindow(tmp_path, "churn", since=timedelta(days=1), now=NOW))  # fmt: skip
+    assert "user_id" in keys.columns and "city" not in keys.columns
