@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from skewless.errors import DriftInputError, ProfileError, UnknownObjectError
 from skewless.monitoring.column_drift import ColumnPlan, Kind, compare_column
@@ -27,6 +26,7 @@ from skewless.monitoring.profile_drift import compare_to_profile
 from skewless.monitoring.profile_store import dataset_profile
 from skewless.monitoring.report import ColumnDrift, DriftReport
 from skewless.monitoring.stat_tests import TEST_NAMES
+from skewless.monitoring.tables import read_table
 
 if TYPE_CHECKING:
     from skewless.datasets import DatasetCatalog
@@ -182,35 +182,7 @@ def _resolve_side(value: Side, side: str = "reference") -> pa.Table:
 def _as_table(value: Side, side: str) -> pa.Table:
     if isinstance(value, LogWindow):
         return value.as_side()
-    if isinstance(value, pa.Table):
-        return value
-    if isinstance(value, pa.RecordBatch):
-        return pa.Table.from_batches([value])
-    if isinstance(value, str | Path):
-        path = Path(value)
-        if not path.exists():
-            raise DriftInputError(
-                f"the {side} data {str(value)!r} is not a Parquet file or directory: pass a "
-                "pandas/polars DataFrame, a pyarrow Table or the path of Parquet data"
-            )
-        return pq.read_table(path)
-    module = type(value).__module__.split(".")[0]
-    if module == "pandas" and hasattr(value, "columns"):
-        return pa.Table.from_pandas(value, preserve_index=False)
-    if module == "polars" and hasattr(value, "to_arrow"):
-        return _polars_to_arrow(value)
-    raise DriftInputError(
-        f"the {side} data is a {type(value).__name__}, which drift_report cannot read: pass "
-        "a pandas or polars DataFrame, a pyarrow Table or the path of Parquet data"
-    )
-
-
-def _polars_to_arrow(frame: Any) -> pa.Table:
-    table: pa.Table = frame.to_arrow()
-    views = [i for i, f in enumerate(table.schema) if pa.types.is_string_view(f.type)]
-    for i in views:
-        table = table.set_column(i, table.field(i).name, table.column(i).cast(pa.large_string()))
-    return table
+    return read_table(value, f"{side} data", DriftInputError)
 
 
 def _name_of(value: Side) -> str | None:

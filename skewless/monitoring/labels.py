@@ -30,15 +30,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from skewless.errors import MonitorInputError
+from skewless.monitoring.tables import read_table
 from skewless.serving.logs_read import duckdb_connection
 
 __all__ = [
@@ -66,35 +65,13 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 def as_table(value: Any, what: str) -> pa.Table:
-    """``value`` (a pandas or polars DataFrame, a pyarrow Table or a Parquet path) as Arrow.
+    """``value`` (a pandas or polars DataFrame, a pyarrow Table, a Parquet path or a CSV
+    file) as Arrow.
 
     Raises:
         MonitorInputError: ``value`` is none of those, or the path does not exist.
     """
-    if isinstance(value, pa.Table):
-        return value
-    if isinstance(value, pa.RecordBatch):
-        return pa.Table.from_batches([value])
-    if isinstance(value, str | Path):
-        if not Path(value).exists():
-            raise MonitorInputError(
-                f"the {what} {str(value)!r} is not a Parquet file or directory: pass a "
-                "pandas/polars DataFrame, a pyarrow Table or the path of Parquet data"
-            )
-        return pq.read_table(value)
-    module = type(value).__module__.split(".")[0]
-    if module == "pandas" and hasattr(value, "columns"):
-        return pa.Table.from_pandas(value, preserve_index=False)
-    if module == "polars" and hasattr(value, "to_arrow"):
-        table: pa.Table = value.to_arrow()
-        for i, f in enumerate(table.schema):
-            if pa.types.is_string_view(f.type):
-                table = table.set_column(i, f.name, table.column(i).cast(pa.large_string()))
-        return table
-    raise MonitorInputError(
-        f"cannot read the {what} from a {type(value).__name__}: pass a pandas or polars "
-        "DataFrame, a pyarrow Table or the path of Parquet data"
-    )
+    return read_table(value, what, MonitorInputError)
 
 
 def as_duration(value: timedelta | str, what: str, *, zero: bool = False) -> timedelta:
