@@ -23,6 +23,7 @@ from skewless._time import from_micros, to_micros
 from skewless.config import RepoConfig
 from skewless.definitions import Definition, Entity, FeatureView, Kind, definition_hash, from_spec
 from skewless.errors import RegistryConflictError, UnknownObjectError
+from skewless.registry.documents import DocumentTables
 from skewless.registry.records import (
     KIND_ORDER,
     ObjectChange,
@@ -31,7 +32,7 @@ from skewless.registry.records import (
     Watermark,
 )
 from skewless.registry.snapshot import RegistrySnapshot, data_version
-from skewless.registry.sql import DATASETS_SCHEMA, SqlConnections
+from skewless.registry.sql import DATASETS_SCHEMA
 
 __all__ = ["Registry"]
 
@@ -54,7 +55,7 @@ def _dumps(spec: dict[str, Any]) -> str:
     return orjson.dumps(spec, option=orjson.OPT_SORT_KEYS).decode()
 
 
-class Registry(SqlConnections):
+class Registry(DocumentTables):
     """Definitions of one project, their version history and materialization watermarks.
 
     ``Registry(config)`` opens the backend that ``config.registry`` names: a SQLite file (the

@@ -96,6 +96,7 @@ class PostgresRegistry(Registry):
         "history": "skewless_object_history",
         "watermarks": "skewless_watermarks",
         "datasets": "skewless_datasets",
+        "documents": "skewless_documents",
     }
     greatest: ClassVar[str] = "GREATEST"
     driver_errors: ClassVar[tuple[type[Exception], ...]] = _DRIVER_ERRORS

@@ -93,6 +93,7 @@ class SqlConnections:
         "history": "object_history",
         "watermarks": "watermarks",
         "datasets": "datasets",
+        "documents": "documents",
     }
     greatest: ClassVar[str] = "MAX"
     """The SQL function returning the larger of two values."""
