@@ -49,10 +49,21 @@ BASE_COLUMNS: dict[str, pa.DataType] = {
     "latency_ms": pa.float64(),
     "cached": pa.bool_(),
     "arm": pa.string(),
+    "experiment": pa.string(),
+    "assignment": pa.string(),
 }
 _RESERVED = frozenset(BASE_COLUMNS) | {"date"}
 _HEAD = ("request_id", "row", "timestamp", "model_name", "model_version")
-_TAIL = ("prediction", "probabilities", "missing", "latency_ms", "cached", "arm")
+_TAIL = (
+    "prediction",
+    "probabilities",
+    "missing",
+    "latency_ms",
+    "cached",
+    "arm",
+    "experiment",
+    "assignment",
+)
 
 
 def _stored_names(prediction: Prediction) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -121,6 +132,8 @@ def prediction_table(predictions: Sequence[Prediction]) -> pa.Table:
         data["latency_ms"] += [float(p.latency_ms)] * rows
         data["cached"] += cached
         data["arm"] += [p.arm] * rows
+        data["experiment"] += [p.experiment] * rows
+        data["assignment"] += [p.assignment] * rows
     arrays = [
         _column(name, values, None if name in keys or name in features else _fixed(name))
         for name, values in data.items()

@@ -60,8 +60,13 @@ class Prediction:
         missing: indexes of the entities whose features were NOT_FOUND or OUTSIDE_MAX_AGE.
         latency_ms: from the request's arrival to its answer being ready.
         cached: how many of the entity predictions came from the prediction cache.
-        arm: the experiment arm, when routing exists.
+        arm: the experiment arm that answered (or, for a shadow, that scored).
         cached_rows: indexes of the entities answered from the cache.
+        experiment: the experiment that routed the request.
+        assignment: how the arm was chosen: ``sticky`` (the key's hash), ``header`` (the
+            ``x-experiment-group`` override), ``bandit`` (the allocation policy), ``shadow``
+            (scored and logged, never answered) or ``fallback`` (the champion answered for
+            an arm that failed or timed out).
     """
 
     request_id: str
@@ -77,6 +82,8 @@ class Prediction:
     cached: int = 0
     arm: str | None = None
     cached_rows: list[int] = field(default_factory=list)
+    experiment: str | None = None
+    assignment: str | None = None
 
     def answer(self) -> dict[str, Any]:
         """The JSON body of ``POST /predict``."""
