@@ -272,7 +272,9 @@ def main() -> None:
         f"Target <= {TARGET_SECONDS:g} s and <= 1 GiB: {'met' if met else 'not met'}. "
         f"From the stored profile: the same {len(from_profile.drifted_columns)} columns "
         f"drifted; target <= {TARGET_PROFILE_SECONDS:g} s: "
-        f"{'met' if profile_seconds <= TARGET_PROFILE_SECONDS else 'not met'}.",
+        f"{'met' if profile_seconds <= TARGET_PROFILE_SECONDS else 'not met'}."
+        + (" Evidently drifted the same columns." if isinstance(evidently, dict) else ""),
+        "",
     ]
     print("\n".join(body))
     if not args.quick:
