@@ -189,12 +189,25 @@ class ExperimentStore:
             (r for r in self.list() if r.status == "running" and r.spec.model == model), None
         )
 
-    def set_weights(self, name: str, weights: Mapping[str, float], reason: str) -> ExperimentRecord:
+    def set_weights(
+        self,
+        name: str,
+        weights: Mapping[str, float],
+        reason: str,
+        *,
+        expected_version: int | None = None,
+    ) -> ExperimentRecord:
         """Put ``weights`` (every answering arm, summing to 1) in force from now on.
+
+        Args:
+            expected_version: change only the record of this version (one attempt): a
+                controller that decided on what it read never applies it to a record that
+                moved meanwhile.
 
         Raises:
             ExperimentInputError: unknown arms, missing arms, weights not summing to 1, or
                 the experiment is stopped.
+            RegistryConflictError: the record is not at ``expected_version``.
         """
         new = {k: float(v) for k, v in weights.items()}
 
@@ -206,7 +219,7 @@ class ExperimentStore:
                 record, weights=new, history=(*record.history, WeightChange(now, new, reason))
             )
 
-        return self._update(name, change)
+        return self._update(name, change, expected_version)
 
     def decide(self, name: str, action: str, reason: str, **facts: Any) -> ExperimentRecord:
         """Record a decision (``action``: e.g. ``canary-step``, ``rollback``, ``promote``)."""
@@ -249,16 +262,26 @@ class ExperimentStore:
         return ExperimentRecord.from_dict(orjson.loads(found.body), found.version)
 
     def _update(
-        self, name: str, change: Callable[[ExperimentRecord], ExperimentRecord]
+        self,
+        name: str,
+        change: Callable[[ExperimentRecord], ExperimentRecord],
+        expected_version: int | None = None,
     ) -> ExperimentRecord:
-        for _ in range(_ATTEMPTS):
+        for _ in range(_ATTEMPTS if expected_version is None else 1):
             record = self.get(name)
+            if expected_version is not None and record.version != expected_version:
+                raise RegistryConflictError(
+                    f"experiment {name!r} is at version {record.version}, not "
+                    f"{expected_version}: it changed meanwhile; read it again"
+                )
             updated = change(record)
             try:
                 version = self.registry.put_document(
                     KIND, name, _dumps(updated), expected=record.version
                 )
             except RegistryConflictError:
+                if expected_version is not None:
+                    raise
                 continue
             return replace(updated, version=version)
         raise RegistryConflictError(
