@@ -14,9 +14,19 @@ from skewless.serving.feedback import record_feedback
 from skewless.serving.logs import PredictionLogWriter
 from skewless.serving.records import Prediction
 
-__all__ = ["Traffic", "write_traffic"]
+__all__ = ["Row", "Traffic", "write_traffic"]
 
 _IDS = itertools.count()
+
+
+@dataclass(frozen=True)
+class Row:
+    """One written row: when, its arm and assignment, and its outcome (None: no feedback)."""
+
+    time: datetime
+    arm: str
+    assignment: str
+    outcome: bool | None
 
 
 @dataclass(frozen=True)
@@ -42,13 +52,13 @@ def write_traffic(
     *,
     model: str = "churn",
     seed: int = 0,
-) -> dict[str, tuple[int, int]]:
+) -> list[Row]:
     """Write every arm's rows at uniform times in ``[start, start + span)`` and their feedback;
-    per arm, (conversions, labelled rows) as written."""
+    the rows written."""
     rng = np.random.default_rng(seed)
     predictions: list[Prediction] = []
     feedback: list[dict[str, object]] = []
-    written: dict[str, tuple[int, int]] = {}
+    written: list[Row] = []
     for part in traffic:
         if part.exact:
             outcomes = np.zeros(part.n, dtype=bool)
@@ -58,22 +68,21 @@ def write_traffic(
             outcomes = rng.random(part.n) < part.rate
         labelled = rng.random(part.n) < part.labelled
         offsets = rng.random(part.n) * span.total_seconds()
-        conversions = users = 0
         for outcome, has_label, offset in zip(outcomes, labelled, offsets, strict=True):
             request_id = f"req-{next(_IDS)}"
+            when = start + timedelta(seconds=float(offset))
             user = int(rng.integers(0, 10**9))
             predictions.append(
-                Prediction(request_id, start + timedelta(seconds=float(offset)), model,
+                Prediction(request_id, when, model,
                            part.version, {"user_id": [user]}, {"x1": [float(offset % 1)]}, [0],
                            None, [], 1.5, arm=part.arm, experiment=experiment,
                            assignment=part.assignment)
             )  # fmt: skip
             if has_label:
                 feedback.append({"request_id": request_id, "label": int(outcome)})
-                conversions += int(outcome)
-                users += 1
-        before = written.get(part.arm, (0, 0))
-        written[part.arm] = (before[0] + conversions, before[1] + users)
+            written.append(
+                Row(when, part.arm, part.assignment, bool(outcome) if has_label else None)
+            )
     with PredictionLogWriter(root, model, max_rows=10**7) as writer:
         writer.submit(predictions)
     if feedback:
