@@ -257,10 +257,20 @@ def _bandit_arms(
                 "lift_ci": post.lift_interval if math.isfinite(post.lift_interval[1]) else None,
                 "probability_beats_champion": post.probability_beats_champion,
             }
-        results.append(_arm(record, rows, arm.name, counts, "champion" if i == 0 else "challenger",
-                            decision, **comparison))  # fmt: skip
-    series = {a.name: _bandit_series(counts, live[0].name, a.name, at, spec.alpha, seed)
-              for a in live[1:]}  # fmt: skip
+        results.append(
+            _arm(
+                record,
+                rows,
+                arm.name,
+                counts,
+                "champion" if i == 0 else "challenger",
+                decision,
+                **comparison,
+            )
+        )
+    series = {
+        a.name: _bandit_series(counts, live[0].name, a.name, at, spec.alpha, seed) for a in live[1:]
+    }
     return results, series, winner
 
 
@@ -302,8 +312,9 @@ def _decision(arms: list[ArmResult], method: str) -> tuple[str, str | None]:
     return (NO_SIGNIFICANT_DIFFERENCE if method == "fixed" else CONTINUE), None
 
 
-def _notes(record: ExperimentRecord, rows: ExperimentRows, arms: list[ArmResult], log: str,
-           alpha: float) -> list[str]:  # fmt: skip
+def _notes(
+    record: ExperimentRecord, rows: ExperimentRows, arms: list[ArmResult], log: str, alpha: float
+) -> list[str]:
     spec = record.spec
     notes = []
     if not rows.log_found:

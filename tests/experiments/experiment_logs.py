@@ -73,11 +73,22 @@ def write_traffic(
             when = start + timedelta(seconds=float(offset))
             user = int(rng.integers(0, 10**9))
             predictions.append(
-                Prediction(request_id, when, model,
-                           part.version, {"user_id": [user]}, {"x1": [float(offset % 1)]}, [0],
-                           None, [], 1.5, arm=part.arm, experiment=experiment,
-                           assignment=part.assignment)
-            )  # fmt: skip
+                Prediction(
+                    request_id,
+                    when,
+                    model,
+                    part.version,
+                    {"user_id": [user]},
+                    {"x1": [float(offset % 1)]},
+                    [0],
+                    None,
+                    [],
+                    1.5,
+                    arm=part.arm,
+                    experiment=experiment,
+                    assignment=part.assignment,
+                )
+            )
             if has_label:
                 feedback.append({"request_id": request_id, "label": int(outcome)})
             written.append(

@@ -110,8 +110,12 @@ def test_header_and_shadow_rows_do_not_change_the_result(
     population: tuple[Path, ExperimentRecord, list[Row]],
 ) -> None:
     root, record, _ = population
-    spec = load_experiment({**record.spec.to_dict(), "arms": [
-        *ARMS, {"name": "next", "model": "churn/3", "shadow": True}]})  # fmt: skip
+    spec = load_experiment(
+        {
+            **record.spec.to_dict(),
+            "arms": [*ARMS, {"name": "next", "model": "churn/3", "shadow": True}],
+        }
+    )
     record = replace(record, spec=spec)
     before = analyze_experiment(record, root, now=NOW)
     write_traffic(
@@ -134,8 +138,12 @@ def test_header_and_shadow_rows_do_not_change_the_result(
     assert after.excluded == {"header": 6_000, "shadow": 5_000, "other": 0}
     shadow = after.arm("next")
     assert (shadow.role, shadow.logged, shadow.n, shadow.rate, shadow.decision) == (
-        "shadow", 5_000, 0, None, "shadow"
-    )  # fmt: skip
+        "shadow",
+        5_000,
+        0,
+        None,
+        "shadow",
+    )
     assert any("x-experiment-group" in note for note in after.notes)
 
 
@@ -265,8 +273,9 @@ def test_an_experiment_without_traffic_has_not_enough_data(tmp_path: Path) -> No
 
 def test_labels_that_are_not_outcomes_are_refused(tmp_path: Path) -> None:
     record = start_experiment(tmp_path)
-    write_traffic(tmp_path, "exp", [Traffic("control", 10, 0.5, labelled=0.0)], START,
-                  timedelta(hours=1))  # fmt: skip
+    write_traffic(
+        tmp_path, "exp", [Traffic("control", 10, 0.5, labelled=0.0)], START, timedelta(hours=1)
+    )
     from skewless.serving.logs_read import read_prediction_logs
 
     ids = read_prediction_logs(tmp_path, "churn").column("request_id").to_pylist()

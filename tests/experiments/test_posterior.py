@@ -84,9 +84,12 @@ def test_the_draws_are_seeded() -> None:
 
 @pytest.mark.parametrize(
     ("conversions", "totals", "message"),
-    [([1], [2], "at least 2 arms"), ([3, 1], [2, 2], "exceed their total"),
-     ([-1, 0], [2, 2], "must not be negative")],
-)  # fmt: skip
+    [
+        ([1], [2], "at least 2 arms"),
+        ([3, 1], [2, 2], "exceed their total"),
+        ([-1, 0], [2, 2], "must not be negative"),
+    ],
+)
 def test_bad_counts_are_refused(conversions: list[int], totals: list[int], message: str) -> None:
     with pytest.raises(ExperimentInputError, match=message):
         arm_posteriors(conversions, totals)
@@ -110,12 +113,18 @@ def _bandit(tmp_path: Path, control: float, challenger: float, n: int) -> object
 
 def test_a_bandit_experiment_is_judged_by_its_posteriors(tmp_path: Path) -> None:
     result = _bandit(tmp_path, 0.10, 0.16, 1_000)
-    assert (result.method, result.decision, result.winner) == ("bayesian", "promote challenger",
-                                                                "challenger")  # fmt: skip
+    assert (result.method, result.decision, result.winner) == (
+        "bayesian",
+        "promote challenger",
+        "challenger",
+    )
     control, challenger = result.arm("control"), result.arm("challenger")
     assert (control.n, control.conversions, challenger.n, challenger.conversions) == (
-        1000, 100, 1000, 160
-    )  # fmt: skip
+        1000,
+        100,
+        1000,
+        160,
+    )
     assert challenger.p_value is None and challenger.probability_best >= 0.95
     assert challenger.rate_ci == pytest.approx(stats.beta.ppf([0.025, 0.975], 161, 841))
     expected = arm_posteriors([100, 160], [1000, 1000], alpha=0.05, seed=0)
