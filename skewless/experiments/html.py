@@ -41,8 +41,11 @@ def _signed_pct(value: Any) -> str:
 def _interval(ci: Sequence[Any] | None, signed: bool = True) -> str:
     if not ci:
         return "&ndash;"
-    show = _signed_pct if signed else _pct
-    return f"{show(ci[0])} to {show(ci[1])}"
+    low, high = _finite(ci[0]), _finite(ci[1])
+    if low is None or high is None:
+        return "n/a"
+    sign = "+" if signed else ""
+    return f"{low * 100:{sign}.1f}% to {high * 100:{sign}.1f}%"
 
 
 def _p_value(value: Any) -> str:
@@ -57,32 +60,47 @@ def _evidence(arm: Mapping[str, Any]) -> str:
     return "&ndash;"
 
 
+def _with_interval(value: str, interval: Sequence[Any] | None, signed: bool = True) -> str:
+    if not interval:
+        return value
+    return f'{value}<span class="role">{_interval(interval, signed)}</span>'
+
+
+def _points(value: Any) -> str:
+    number = _finite(value)
+    return "&ndash;" if number is None else f"{number * 100:+.2f} pp"
+
+
 def _arms_table(arms: Sequence[Mapping[str, Any]]) -> str:
     rows = []
     for arm in arms:
         shadow = arm.get("role") == "shadow"
         n = "&ndash;" if shadow else f"{int(arm.get('n') or 0):,}"
         conversions = "&ndash;" if shadow else f"{int(arm.get('conversions') or 0):,}"
+        rate = "&ndash;" if arm.get("rate") is None else _pct(arm.get("rate"))
+        lift = "&ndash;" if arm.get("lift") is None else _signed_pct(arm.get("lift"))
+        ci = arm.get("ci")
+        difference = _with_interval(_points(arm.get("difference")), ci)
+        difference = difference.replace("%", " pp") if ci else difference
         rows.append(
-            f'<tr><th scope="row" class="name">{_e(arm.get("name"))}</th>'
-            f"<td>{_e(arm.get('role'))}</td><td>{_e(arm.get('model'))}</td>"
+            f'<tr><th scope="row">{_e(arm.get("name"))}'
+            f'<span class="role">{_e(arm.get("role"))} &middot; {_e(arm.get("model"))}</span></th>'
             f'<td class="num">{int(arm.get("logged") or 0):,}</td>'
             f'<td class="num">{n}</td><td class="num">{conversions}</td>'
-            f'<td class="num">{_pct(arm.get("rate"))}</td>'
-            f'<td class="num">{_interval(arm.get("rate_ci"), signed=False)}</td>'
-            f'<td class="num">{_signed_pct(arm.get("lift"))}</td>'
-            f'<td class="num">{_interval(arm.get("ci"))}</td>'
-            f'<td class="num">{_evidence(arm)}</td><td>{_e(arm.get("decision"))}</td></tr>'
+            f'<td class="num">{_with_interval(rate, arm.get("rate_ci"), signed=False)}</td>'
+            f'<td class="num">{_with_interval(lift, arm.get("lift_ci"))}</td>'
+            f'<td class="num">{difference}</td>'
+            f'<td class="num">{_evidence(arm)}</td>'
+            f'<td class="wrap">{_e(arm.get("decision"))}</td></tr>'
         )
     return (
-        '<div class="scroll"><table id="arms-table"><caption>Per arm: answered rows, rows with '
-        "feedback (N), conversions and rate; for a challenger its lift over the champion and "
-        'the interval of the difference in rate</caption><thead><tr><th scope="col">Arm</th>'
-        '<th scope="col">Role</th><th scope="col">Model</th>'
+        '<div class="scroll"><table id="arms-table" class="nowrap"><caption>Per arm: answered '
+        "rows, rows with feedback (N), conversions and the rate; for a challenger its lift "
+        "over the champion and the difference in rate (percentage points), each with its "
+        'interval below</caption><thead><tr><th scope="col">Arm (role, model)</th>'
         '<th scope="col" class="num">Logged</th><th scope="col" class="num">N</th>'
         '<th scope="col" class="num">Conversions</th><th scope="col" class="num">Rate</th>'
-        '<th scope="col" class="num">Rate interval</th><th scope="col" class="num">Lift</th>'
-        '<th scope="col" class="num">Difference interval</th>'
+        '<th scope="col" class="num">Lift</th><th scope="col" class="num">Difference</th>'
         '<th scope="col" class="num">Evidence</th><th scope="col">Decision</th></tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )

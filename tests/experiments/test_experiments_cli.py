@@ -298,11 +298,12 @@ def test_the_results_page_renders_in_chromium(
         assert page.inner_text("#verdict").startswith("Promote challenger: challenger")
         rows = page.locator("#arms-table tbody tr")
         assert rows.count() == 3
-        assert [rows.nth(i).locator("th").inner_text() for i in range(3)] == [
-            "control",
-            "challenger",
-            "next",
+        assert [rows.nth(i).locator("th").inner_text().split() for i in range(3)] == [
+            ["control", "champion", "·", "churn@production"],
+            ["challenger", "challenger", "·", "churn/2"],
+            ["next", "shadow", "·", "churn/2"],
         ]
+        assert "promote challenger" in rows.nth(1).inner_text()
         assert "300 header" in page.inner_text("#excluded")
         assert page.locator("#weights-table tbody tr").count() == 2
         assert "challenger ahead" in page.inner_text("#weights-table")
