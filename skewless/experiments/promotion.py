@@ -73,10 +73,6 @@ class WinnerPromotion:
     promoted: PromotionResult | None
 
 
-def _arm(analysis: ExperimentAnalysis, spec_arms: tuple[Arm, ...], name: str) -> Arm:
-    return next(a for a in spec_arms if a.name == name)
-
-
 def _version_of(arm: Arm, logged: tuple[int, ...], store: FeatureStore) -> tuple[str, int]:
     from skewless.models import get_model_version
 
@@ -138,8 +134,7 @@ def promote_winner(
             f"{analysis.decision!r}): keep it running or stop it"
         )
     record = experiments.get(analysis.experiment)
-    arms = record.spec.arms
-    winner = _arm(analysis, arms, analysis.winner)
+    winner = next(a for a in record.spec.arms if a.name == analysis.winner)
     name, version = _version_of(winner, analysis.arm(winner.name).versions, store)
     champion_model, alias = _target(record.spec.champion, to)
     if champion_model != name:
