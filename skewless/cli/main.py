@@ -14,6 +14,7 @@ import typer
 from skewless.cli import audit as audit_command
 from skewless.cli import browse, init, materialize, plan_apply, quickstart, registry_commands, serve
 from skewless.cli import datasets as datasets_commands
+from skewless.cli import experiments as experiments_commands
 from skewless.cli import gate as gate_command
 from skewless.cli import ingest as ingest_commands
 from skewless.cli import logs as logs_command
@@ -85,6 +86,7 @@ app.command("audit")(audit_command.audit)
 app.add_typer(datasets_commands.app, name="datasets")
 app.add_typer(models_commands.app, name="models")
 app.command("gate")(gate_command.gate)
+app.add_typer(experiments_commands.app, name="experiments")
 app.command("logs")(logs_command.logs)
 app.command("monitor")(monitor_command.monitor)
 app.command("predict-batch")(predict_batch_command.predict_batch)
