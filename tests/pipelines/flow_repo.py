@@ -14,7 +14,7 @@ from skewless.repo import load_repo_objects
 
 __all__ = ["PIPELINES_PY", "build_flow_repo", "calls", "rewrite"]
 
-PIPELINES_PY = '''\
+PIPELINES_PY = """\
 from pathlib import Path
 
 import pyarrow as pa
@@ -71,7 +71,7 @@ retried = Pipeline("retried", steps=[*_steps(), Step("flaky", flaky, retries=3, 
                    params={"rows": 3, "factor": 1})
 publish = Pipeline("publish", steps=[*_steps(), Step("explode", explode)],
                    params={"rows": 5, "factor": 1})
-'''
+"""
 
 
 def build_flow_repo(root: Path, source: str = PIPELINES_PY) -> Path:

@@ -70,7 +70,9 @@ def test_changed_code_is_refused_until_applied_then_reruns_what_depends_on_it(
         _run(store, "nightly")
         calls(repo)
         rewrite(repo, "return sum(values) + offset", "return sum(values) + offset + 100")
-        with pytest.raises(PipelineInputError, match=r"step 'total'.*changed since.*skewless apply"):
+        with pytest.raises(
+            PipelineInputError, match=r"step 'total'.*changed since.*skewless apply"
+        ):
             _run(store, "nightly")
         assert calls(repo) == []
     build_flow_repo(repo, (repo / "pipelines.py").read_text())
