@@ -9,7 +9,8 @@ model or feature service, a run that cannot be resumed).
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -197,8 +198,8 @@ def runs(
 
 
 def _counts(run: PipelineRun) -> str:
-    counted: Callable[[str], int] = lambda status: sum(s.status == status for s in run.steps)  # noqa: E731
-    parts = [f"{counted(s)} {s}" for s in ("succeeded", "skipped-cached", "failed") if counted(s)]
+    counted = Counter(s.status for s in run.steps)
+    parts = [f"{counted[s]} {s}" for s in ("succeeded", "skipped-cached", "failed") if counted[s]]
     return ", ".join(parts) or "-"
 
 

@@ -12,7 +12,7 @@ from skewless.errors import DefinitionError
 from skewless.pipelines import retraining
 
 
-def _train(X, y):  # type: ignore[no-untyped-def]  # noqa: N803
+def _train(X, y):  # type: ignore[no-untyped-def]
     return None
 
 
@@ -32,12 +32,12 @@ def test_parameters_bind_to_steps_params_resources_and_defaults() -> None:
 
 
 def test_inputs_map_a_parameter_to_an_attribute_of_an_earlier_output() -> None:
+    indent = Step("indent", textwrap.indent, inputs={"text": "dedent", "prefix": "dedent.upper"})
     tidy = Pipeline(
         "tidy",
-        steps=[Step("dedent", textwrap.dedent, inputs={"text": "raw"}),
-               Step("indent", textwrap.indent, inputs={"text": "dedent", "prefix": "dedent.upper"})],
+        steps=[Step("dedent", textwrap.dedent, inputs={"text": "raw"}), indent],
         params={"raw": "  x"},
-    )  # fmt: skip
+    )
     assert tidy.bindings["indent"][:2] == (
         Binding("text", "step", "dedent"),
         Binding("prefix", "step", "dedent", "upper"),
@@ -73,7 +73,7 @@ def test_the_spec_holds_references_and_code_hashes_and_round_trips() -> None:
                 "p",
                 steps=[Step("raw", textwrap.dedent, inputs={"text": "raw"})],
                 params={"raw": "x"},
-            ),  # fmt: skip
+            ),
             "has the name of a param",
         ),
         (
@@ -81,7 +81,7 @@ def test_the_spec_holds_references_and_code_hashes_and_round_trips() -> None:
                 "p",
                 steps=[Step("s", textwrap.dedent, inputs={"text": "t"})],
                 params={"t": object()},
-            ),  # fmt: skip
+            ),
             "params must be JSON values",
         ),
         (
@@ -92,7 +92,7 @@ def test_the_spec_holds_references_and_code_hashes_and_round_trips() -> None:
                 label="y",
                 train=_train,
                 rollout="everywhere",
-            ),  # fmt: skip
+            ),
             "rollout='everywhere' is unknown",
         ),
     ],

@@ -8,9 +8,9 @@ from typer.testing import CliRunner, Result
 
 from pipelines.flow_repo import build_flow_repo, calls
 from skewless.cli.main import app
+from skewless.config import load_config
 from skewless.pipelines import RunStore
 from skewless.registry import Registry
-from skewless.config import load_config
 
 
 def _cli(repo: Path, *args: str) -> Result:

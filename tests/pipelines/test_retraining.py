@@ -14,6 +14,7 @@ pytest.importorskip("mlflow")
 pytest.importorskip("sklearn")
 
 from serving.predict_repo import ServingRepo, build_serving_repo
+
 from skewless import FeatureStore
 from skewless.errors import PipelineInputError
 from skewless.models import get_model_version
