@@ -10,22 +10,51 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from skewless.definitions import Pipeline, Step
 from skewless.definitions.pipeline import Binding
 from skewless.errors import PipelineInputError
+from skewless.pipelines.hooks import RunHook
 from skewless.pipelines.outputs import OutputStore, digest_of, preview_of, value_digest
 from skewless.pipelines.records import PipelineRun, RunStore, StepRecord
 
 if TYPE_CHECKING:
-    from skewless.pipelines.runner import RunContext
+    from skewless.registry import Registry
 
-__all__ = ["Execution", "RunInfo", "cache_key"]
+__all__ = ["Execution", "RunContext", "RunInfo", "cache_key", "utc_now"]
 
 _TRACEBACK_CHARS = 20_000
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class RunContext:
+    """What a run needs: the registry, the repository, what steps may receive, and hooks.
+
+    Attributes:
+        registry: holds the pipeline and its runs.
+        repo_path: the repository, whose files the steps' functions are imported from.
+        resources: what a parameter named like a resource receives (``store``: the
+            repository's FeatureStore); ``run`` is filled by the runner itself.
+        hooks: observers of the run (MLflow, the live display).
+        clock: "now" (UTC).
+        sleep: waits between attempts (tests pass a recorder).
+    """
+
+    registry: Registry
+    repo_path: Path
+    resources: Mapping[str, Any] = field(default_factory=dict)
+    hooks: Sequence[RunHook] = ()
+    clock: Callable[[], datetime] = utc_now
+    sleep: Callable[[float], None] = time.sleep
 
 
 @dataclass(frozen=True)

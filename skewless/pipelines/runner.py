@@ -17,17 +17,16 @@ Example:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from skewless.definitions import Pipeline, definition_hash
 from skewless.definitions.pipeline import CHECK_KEY, code_hash
 from skewless.errors import DefinitionError, PipelineInputError, UnknownObjectError
-from skewless.pipelines.execution import Execution, RunInfo
-from skewless.pipelines.hooks import RunHook
+from skewless.pipelines.execution import Execution, RunContext, RunInfo, utc_now
 from skewless.pipelines.outputs import OutputStore
 from skewless.pipelines.params import run_params
 from skewless.pipelines.records import PipelineRun, RunStore, StepRecord, new_run_id
@@ -47,31 +46,6 @@ __all__ = [
 ]
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class RunContext:
-    """What a run needs: the registry, the repository, what steps may receive, and hooks.
-
-    Attributes:
-        registry: holds the pipeline and its runs.
-        repo_path: the repository, whose files the steps' functions are imported from.
-        resources: values for the parameters ``store`` and ``run`` cannot name (``store``).
-        hooks: observers of the run (MLflow, the live display).
-        clock: "now" (UTC).
-        sleep: waits between attempts (tests pass a recorder).
-    """
-
-    registry: Registry
-    repo_path: Path
-    resources: Mapping[str, Any] = field(default_factory=dict)
-    hooks: Sequence[RunHook] = ()
-    clock: Callable[[], datetime] = _utc_now
-    sleep: Callable[[float], None] = time.sleep
-
-
 def pipeline_context(
     config: RepoConfig,
     registry: Registry,
@@ -79,7 +53,7 @@ def pipeline_context(
     *,
     progress: bool | None = None,
     tracking: bool | None = None,
-    clock: Callable[[], datetime] = _utc_now,
+    clock: Callable[[], datetime] = utc_now,
     sleep: Callable[[float], None] = time.sleep,
 ) -> RunContext:
     """The context of runs in a repository, with its hooks.
