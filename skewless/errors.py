@@ -27,6 +27,8 @@ __all__ = [
     "OnDemandFeatureError",
     "OnlineStoreError",
     "OnlineStoreUnavailableError",
+    "PipelineInputError",
+    "PipelineStepError",
     "PredictionLogError",
     "ProfileError",
     "PushValidationError",
@@ -256,3 +258,13 @@ class ExperimentInputError(SkewlessError, ValueError):
     """The counts, values or settings given to an A/B experiment's statistics cannot be used
     as given: a negative count, more conversions than users, an empty arm, an alpha or power
     outside (0, 1), an unknown bandit arm or a reward that is not a boolean."""
+
+
+class PipelineInputError(SkewlessError, ValueError):
+    """A pipeline cannot run as asked: it is not registered, a function changed since it was
+    applied, a param is unknown, a model or feature service it names does not exist, or the
+    run to resume is not a failed run of it. No step ran."""
+
+
+class PipelineStepError(SkewlessError):
+    """A pipeline step refused to go on, e.g. a retraining run whose gate failed."""

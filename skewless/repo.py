@@ -2,7 +2,8 @@
 
 Every ``*.py`` file under the repository directory is imported (hidden directories, virtual
 environments, ``data`` and the patterns of a ``.skewlessignore`` file are skipped) and its
-module-level ``Entity``, ``FeatureView`` and ``FeatureService`` objects are collected. Files
+module-level ``Entity``, ``FeatureView``, ``FeatureService`` and ``Pipeline`` objects are
+collected. Files
 may import each other by module name (``from entities import user``) as in Feast; no
 ``__init__.py`` is needed. The modules are removed from ``sys.modules`` afterwards, so loading
 a repository twice reads the files again.
@@ -26,16 +27,18 @@ from skewless.definitions import (
     FeatureService,
     FeatureView,
     OnDemandFeatureView,
+    Pipeline,
     kind_of,
 )
+from skewless.definitions.pipeline import PRIVATE_MODULE_PREFIX
 from skewless.errors import DefinitionError
 
-__all__ = ["IGNORE_FILE", "SKIPPED_DIRS", "load_repo_objects", "repo_files"]
+__all__ = ["IGNORE_FILE", "SKIPPED_DIRS", "import_functions", "load_repo_objects", "repo_files"]
 
 IGNORE_FILE = ".skewlessignore"
 SKIPPED_DIRS = frozenset({".venv", "venv", "data", "__pycache__", "site-packages", "node_modules"})
 
-_DEFINITION_TYPES = (Entity, FeatureView, FeatureService, OnDemandFeatureView)
+_DEFINITION_TYPES = (Entity, FeatureView, FeatureService, OnDemandFeatureView, Pipeline)
 
 
 def repo_files(repo_path: str | Path) -> list[Path]:
@@ -177,7 +180,7 @@ def _import(root: Path, file: Path) -> ModuleType:
             if module is not None and _in_repo(module, root):
                 return module
             return importlib.import_module(name)
-        return _load_private(file)
+        return _load_private(file, root)
     except DefinitionError as exc:
         raise DefinitionError(f"{rel}: {exc}") from None
     except SyntaxError as exc:
@@ -193,8 +196,57 @@ def _import(root: Path, file: Path) -> ModuleType:
         ) from exc
 
 
-def _load_private(file: Path) -> ModuleType:
-    name = f"_skewless_repo_{abs(hash(str(file))):x}"
+def import_functions(repo_path: str | Path, references: list[str]) -> dict[str, Any]:
+    """Import the objects ``module:qualname`` names, from the repository or installed modules.
+
+    The repository's files import as :func:`load_repo_objects` imports them (and are removed
+    from ``sys.modules`` after); a file imported by path is found by its private name.
+
+    Raises:
+        DefinitionError: a module cannot be imported or lacks the name.
+    """
+    root = Path(repo_path).resolve()
+    found: dict[str, Any] = {}
+    with _isolated_imports(root):
+        for reference in references:
+            module_name, _, qualname = reference.partition(":")
+            try:
+                if module_name.startswith(PRIVATE_MODULE_PREFIX):
+                    module = _private_module(root, module_name)
+                else:
+                    module = importlib.import_module(module_name)
+                value: Any = module
+                for part in qualname.split("."):
+                    value = getattr(value, part)
+            except DefinitionError:
+                raise
+            except Exception as exc:
+                raise DefinitionError(
+                    f"cannot import {reference} ({type(exc).__name__}: {exc}): restore it, or "
+                    "change the pipeline and re-apply the repository (`skewless apply`)"
+                ) from None
+            found[reference] = value
+    return found
+
+
+def _private_module(root: Path, name: str) -> ModuleType:
+    module = sys.modules.get(name)
+    if module is not None:
+        return module
+    for file in repo_files(root):
+        if _private_name(root, file) == name:
+            return _load_private(file, root)
+    raise ImportError(f"no file of repository {root} imports as {name}")
+
+
+def _private_name(root: Path, file: Path) -> str:
+    """A stable name for a file whose module name is taken (the same in every process)."""
+    rel = file.relative_to(root).with_suffix("").as_posix()
+    return PRIVATE_MODULE_PREFIX + "".join(c if c.isalnum() else "_" for c in rel)
+
+
+def _load_private(file: Path, root: Path) -> ModuleType:
+    name = _private_name(root, file)
     spec = importlib.util.spec_from_file_location(name, file)
     if spec is None or spec.loader is None:
         raise ImportError(f"no loader for {file}")

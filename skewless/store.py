@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from skewless.datasets import DatasetCatalog, SavedDataset
     from skewless.materialize import MaterializeReport
     from skewless.online_read import OnlineReader, OnlineResponse
+    from skewless.pipelines.records import PipelineRun
     from skewless.planning import Plan
     from skewless.push import PushContext, PushReport
     from skewless.retrieval import EntityFrame, RetrievalJob
@@ -305,6 +306,27 @@ class FeatureStore:
         from skewless.serving.batch import batch_context, predict_batch
 
         return predict_batch(batch_context(self), model, entities, out, **options)
+
+    # -- pipelines -------------------------------------------------------------------------
+    def run_pipeline(
+        self,
+        name: str,
+        params: Mapping[str, Any] | None = None,
+        resume: str | None = None,
+        *,
+        progress: bool | None = None,
+        tracking: bool | None = None,
+    ) -> PipelineRun:
+        """Run the registered pipeline ``name`` (or resume its failed run ``resume``), as
+        ``skewless pipelines run`` does; returns the run's record (``status`` is ``failed``
+        when a step failed). See docs/pipelines.md."""
+        from skewless.pipelines.runner import pipeline_context, run_pipeline
+
+        context = pipeline_context(
+            self.config, self.registry, {"store": self}, progress=progress,
+            tracking=tracking, clock=self.now,
+        )  # fmt: skip
+        return run_pipeline(context, name, params, resume)
 
     # -- saved datasets --------------------------------------------------------------------
     @property

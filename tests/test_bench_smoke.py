@@ -320,3 +320,9 @@ def test_profile_check_catches_a_wrong_histogram() -> None:
     exact.bins[1] += 1
     with pytest.raises(Disagreement):
         profile_bench.check(build_profile(table, bins=edges), {"n00": exact})
+
+
+def test_pipeline_runner_and_direct_calls_agree_at_quick_size() -> None:
+    out = run_bench("pipeline_overhead.py", "--quick")
+    assert "answers agree: the runner's last output and the direct calls'" in out
+    assert "overhead per step" in out

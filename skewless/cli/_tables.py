@@ -9,7 +9,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from skewless.definitions import Entity, FeatureService, FeatureView, OnDemandFeatureView
+from skewless.definitions import Entity, FeatureService, FeatureView, OnDemandFeatureView, Pipeline
 
 __all__ = [
     "KIND_LABELS",
@@ -29,6 +29,7 @@ KIND_LABELS = {
     "feature_view": "feature view",
     "feature_service": "feature service",
     "on_demand_feature_view": "on-demand feature view",
+    "pipeline": "pipeline",
 }
 
 
@@ -140,7 +141,8 @@ def search_table(hits: Sequence[tuple[str, str, Any]]) -> Table:
 
 
 def definition_table(
-    obj: Entity | FeatureView | FeatureService | OnDemandFeatureView, extra: dict[str, str]
+    obj: Entity | FeatureView | FeatureService | OnDemandFeatureView | Pipeline,
+    extra: dict[str, str],
 ) -> Table:
     """One definition as FIELD / VALUE rows; ``extra`` rows (version, watermark) go last."""
     rows: list[tuple[str, str]] = [("name", obj.name)]
@@ -169,6 +171,9 @@ def definition_table(
             ("features", ", ".join(f"{f.name}: {f.dtype}" for f in obj.schema)),
             ("mode", obj.mode),
         ]
+    elif isinstance(obj, Pipeline):
+        rows += [(f"step {s.name}", s.reference) for s in obj.steps]
+        rows += [(f"param {k}", repr(v)) for k, v in obj.params.items()]
     else:
         rows += [(f"view {p.view_name}", ", ".join(p.features)) for p in obj.projections]
     rows += [

@@ -94,6 +94,7 @@ def describe(
             "feature_view": snapshot.feature_views.get(name),
             "feature_service": snapshot.feature_services.get(name),
             "on_demand_feature_view": snapshot.on_demand_feature_views.get(name),
+            "pipeline": snapshot.pipelines.get(name),
         }
         out = console()
         for obj_kind in KIND_LABELS:

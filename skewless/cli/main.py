@@ -20,6 +20,7 @@ from skewless.cli import ingest as ingest_commands
 from skewless.cli import logs as logs_command
 from skewless.cli import models as models_commands
 from skewless.cli import monitor as monitor_command
+from skewless.cli import pipelines as pipelines_commands
 from skewless.cli import predict_batch as predict_batch_command
 from skewless.cli._context import CliState, setup_logging
 
@@ -85,6 +86,7 @@ app.command("ingest")(ingest_commands.ingest)
 app.command("audit")(audit_command.audit)
 app.add_typer(datasets_commands.app, name="datasets")
 app.add_typer(models_commands.app, name="models")
+app.add_typer(pipelines_commands.app, name="pipelines")
 app.command("gate")(gate_command.gate)
 app.add_typer(experiments_commands.app, name="experiments")
 app.command("logs")(logs_command.logs)

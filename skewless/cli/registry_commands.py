@@ -58,6 +58,7 @@ def registry_dump(ctx: typer.Context) -> None:
                 v.to_spec() for v in snapshot.on_demand_feature_views.values()
             ],
             "feature_services": [s.to_spec() for s in snapshot.feature_services.values()],
+            "pipelines": [p.to_spec() for p in snapshot.pipelines.values()],
         }
     typer.echo(orjson.dumps(dump, option=orjson.OPT_INDENT_2, default=str).decode())
 

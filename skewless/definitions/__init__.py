@@ -18,6 +18,7 @@ from skewless.definitions.on_demand import (
     RequestSource,
     on_demand_feature_view,
 )
+from skewless.definitions.pipeline import Pipeline, Step
 from skewless.definitions.project import FileLoggingDestination, LoggingConfig, Project
 from skewless.definitions.push_source import PushMode, PushSource
 from skewless.definitions.sources import FileSource
@@ -40,10 +41,12 @@ __all__ = [
     "LabelView",
     "LoggingConfig",
     "OnDemandFeatureView",
+    "Pipeline",
     "Project",
     "PushMode",
     "PushSource",
     "RequestSource",
+    "Step",
     "StreamFeatureView",
     "definition_hash",
     "from_spec",
@@ -51,14 +54,15 @@ __all__ = [
     "on_demand_feature_view",
 ]
 
-Definition = Entity | FeatureView | FeatureService | OnDemandFeatureView
-Kind = Literal["entity", "feature_view", "feature_service", "on_demand_feature_view"]
+Definition = Entity | FeatureView | FeatureService | OnDemandFeatureView | Pipeline
+Kind = Literal["entity", "feature_view", "feature_service", "on_demand_feature_view", "pipeline"]
 
 _KINDS: dict[type, Kind] = {
     Entity: "entity",
     FeatureView: "feature_view",
     FeatureService: "feature_service",
     OnDemandFeatureView: "on_demand_feature_view",
+    Pipeline: "pipeline",
 }
 _CLASSES: dict[str, type[Any]] = {kind: cls for cls, kind in _KINDS.items()}
 # Stored as a feature view; FeatureView.from_spec rebuilds it from its "aggregations".
@@ -74,7 +78,7 @@ def kind_of(obj: object) -> Kind:
         return _KINDS[type(obj)]
     except KeyError:
         raise TypeError(
-            f"{obj!r} is not a skewless definition (Entity, FeatureView, FeatureService)"
+            f"{obj!r} is not a skewless definition (Entity, FeatureView, FeatureService, Pipeline)"
         ) from None
 
 

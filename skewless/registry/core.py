@@ -152,6 +152,7 @@ class Registry(DocumentTables):
             feature_views=by_kind["feature_view"],
             feature_services=by_kind["feature_service"],
             on_demand_feature_views=by_kind["on_demand_feature_view"],
+            pipelines=by_kind["pipeline"],
         )
         self._cached = snapshot
         return snapshot

@@ -24,8 +24,10 @@ KIND_ORDER: tuple[Kind, ...] = (
     "feature_view",
     "on_demand_feature_view",
     "feature_service",
+    "pipeline",
 )
-"""Dependency order: views name entities, on-demand views name views, services name views."""
+"""Dependency order: views name entities, on-demand views name views, services name views,
+pipelines name services."""
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from skewless.definitions import (
     FeatureService,
     FeatureView,
     OnDemandFeatureView,
+    Pipeline,
     definition_hash,
 )
 from skewless.errors import UnknownObjectError
@@ -35,6 +36,7 @@ class RegistrySnapshot:
     feature_views: Mapping[str, FeatureView] = field(default_factory=dict)
     feature_services: Mapping[str, FeatureService] = field(default_factory=dict)
     on_demand_feature_views: Mapping[str, OnDemandFeatureView] = field(default_factory=dict)
+    pipelines: Mapping[str, Pipeline] = field(default_factory=dict)
 
     def get_entity(self, name: str) -> Entity:
         return _get(self.entities, name, "entity")
@@ -47,6 +49,9 @@ class RegistrySnapshot:
 
     def get_on_demand_feature_view(self, name: str) -> OnDemandFeatureView:
         return _get(self.on_demand_feature_views, name, "on-demand feature view")
+
+    def get_pipeline(self, name: str) -> Pipeline:
+        return _get(self.pipelines, name, "pipeline")
 
     def online_table(self, view: FeatureView) -> str:
         """The online store table holding ``view`` at its current data version."""
