@@ -17,17 +17,29 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
-from skewless.errors import PipelineInputError
+from skewless.errors import PipelineInputError, RegistryConflictError
 
 if TYPE_CHECKING:
     from skewless.registry import Registry
 
-__all__ = ["KIND", "STEP_STATUSES", "PipelineRun", "RunStore", "StepRecord", "new_run_id"]
+__all__ = [
+    "KIND",
+    "STEP_STATUSES",
+    "TRIGGER_KINDS",
+    "PipelineRun",
+    "RunStore",
+    "RunTrigger",
+    "StepRecord",
+    "new_run_id",
+]
 
 KIND = "pipeline_run"
 StepStatus = Literal["pending", "running", "succeeded", "failed", "skipped-cached"]
 RunStatus = Literal["running", "succeeded", "failed"]
 STEP_STATUSES: tuple[str, ...] = ("pending", "running", "succeeded", "failed", "skipped-cached")
+TriggerKind = Literal["cron", "drift", "performance", "manual"]
+TRIGGER_KINDS: tuple[str, ...] = ("cron", "drift", "performance", "manual")
+_ATTEMPTS = 20
 
 
 def new_run_id(now: datetime) -> str:
@@ -91,6 +103,40 @@ class StepRecord:
 
 
 @dataclass(frozen=True)
+class RunTrigger:
+    """Why a run started.
+
+    Attributes:
+        kind: ``cron``, ``drift``, ``performance`` (a trigger of the worker) or ``manual``.
+        reason: what fired, one line (``cron '0 3 * * 1' due at ...``, ``drift of churn v3``).
+        at: when it fired (UTC).
+        trigger_id: the trigger that fired (None for a manual run).
+    """
+
+    kind: TriggerKind
+    reason: str
+    at: datetime
+    trigger_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "reason": self.reason,
+            "at": self.at.isoformat(),
+            "trigger_id": self.trigger_id,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunTrigger:
+        return cls(
+            kind=data["kind"],
+            reason=str(data.get("reason") or ""),
+            at=datetime.fromisoformat(data["at"]),
+            trigger_id=data.get("trigger_id"),
+        )
+
+
+@dataclass(frozen=True)
 class PipelineRun:
     """One run of a pipeline.
 
@@ -104,6 +150,9 @@ class PipelineRun:
         failed_step: the step that failed (None unless ``failed``).
         resumes: when the run was resumed, each time.
         mlflow_run_id: the MLflow parent run, when MLflow tracked the run.
+        trigger: why the run started (None for a run recorded before triggers existed).
+        decisions: what was decided after the run about what it produced
+            (``{"at", "action", "reason", ...}``: a challenger kept, a rollback), in order.
         version: the document's version in the registry.
     """
 
@@ -118,7 +167,14 @@ class PipelineRun:
     failed_step: str | None = None
     resumes: tuple[str, ...] = ()
     mlflow_run_id: str | None = None
+    trigger: RunTrigger | None = None
+    decisions: tuple[dict[str, Any], ...] = ()
     version: int = 0
+
+    @property
+    def triggered(self) -> bool:
+        """Whether a trigger of the worker (not a person) started the run."""
+        return self.trigger is not None and self.trigger.kind != "manual"
 
     @property
     def error(self) -> str | None:
@@ -159,11 +215,14 @@ class PipelineRun:
             "failed_step": self.failed_step,
             "resumes": list(self.resumes),
             "mlflow_run_id": self.mlflow_run_id,
+            "trigger": self.trigger.to_dict() if self.trigger else None,
+            "decisions": list(self.decisions),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], version: int = 0) -> PipelineRun:
         ended = data.get("ended_at")
+        trigger = data.get("trigger")
         return cls(
             run_id=data["run_id"],
             pipeline=data["pipeline"],
@@ -176,6 +235,8 @@ class PipelineRun:
             failed_step=data.get("failed_step"),
             resumes=tuple(data.get("resumes") or ()),
             mlflow_run_id=data.get("mlflow_run_id"),
+            trigger=RunTrigger.from_dict(trigger) if trigger else None,
+            decisions=tuple(data.get("decisions") or ()),
             version=version,
         )
 
@@ -203,6 +264,27 @@ class RunStore:
         """
         version = self.registry.put_document(KIND, run.run_id, _dumps(run), expected=run.version)
         return replace(run, version=version)
+
+    def decide(self, run_id: str, at: datetime, action: str, reason: str, **facts: Any) -> None:
+        """Record a decision on run ``run_id`` (re-read and retried when another writer
+        changed it meanwhile).
+
+        Raises:
+            PipelineInputError: there is no such run.
+            RegistryConflictError: the run kept changing under every attempt.
+        """
+        entry = {"at": at.isoformat(), "action": action, "reason": reason, **facts}
+        for _ in range(_ATTEMPTS):
+            run = self.get(run_id)
+            try:
+                self.save(replace(run, decisions=(*run.decisions, entry)))
+                return
+            except RegistryConflictError:
+                continue
+        raise RegistryConflictError(
+            f"pipeline run {run_id} kept changing under {_ATTEMPTS} attempts to record a "
+            "decision: retry"
+        )
 
     def find(self, run_id: str) -> PipelineRun | None:
         """Run ``run_id``; None when there is none."""

@@ -26,8 +26,10 @@ Steps, in order:
     ``run_gate`` on the holdout against the ``production`` version; a failed gate fails
     the run.
 ``rollout``
-    ``promote`` to production with the gate report, ``register-only``, or ``canary``: an
-    experiment record moving traffic from the champion to the new version step by step.
+    ``promote`` to production with the gate report (then watched), ``register-only``,
+    ``canary`` (an experiment record moving traffic from the champion to the new version step
+    by step) or ``experiment`` (an A/B split); the challenger of an experiment reaches
+    production only when it wins (:mod:`skewless.pipelines.rollouts`).
 """
 
 from __future__ import annotations
@@ -35,13 +37,14 @@ from __future__ import annotations
 import inspect
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from skewless.definitions import FileSource, Pipeline, Step
 from skewless.errors import PipelineStepError, UnknownModelError, UnknownObjectError
 from skewless.pipelines.data_checks import check_source, check_view, raise_problems, read_source
+from skewless.pipelines.rollouts import DEFAULT_GUARDS
 
 if TYPE_CHECKING:
     from skewless.models import Thresholds
@@ -61,7 +64,7 @@ __all__ = [
     "validate_data",
 ]
 
-ROLLOUTS = ("promote", "register-only", "canary")
+ROLLOUTS = ("promote", "register-only", "canary", "experiment")
 DEFAULT_CANARY = ("10% for 5m", "50% for 5m", "100%")
 _X_NAMES = ("X", "x", "features")
 _Y_NAMES = ("y", "labels")
@@ -283,6 +286,10 @@ def gate(
             for c in report.checks
             if not c.passed
         )
+        from skewless.models.tracking import tracking_for
+        from skewless.pipelines.rollouts import set_outcome
+
+        set_outcome(tracking_for(store.config), model, register, f"kept: gate failed: {failed}")
         raise PipelineStepError(
             f"gate failed for model {model!r} version {register}: {failed}; production is unchanged"
         )
@@ -294,54 +301,60 @@ def rollout(
     model: str,
     register: int,
     gate: dict[str, Any],
+    training_set: TrainingSet,
+    thresholds: dict[str, Any],
     rollout_mode: str,
     canary_steps: list[str],
+    experiment_share: float,
+    experiment_max: str | float,
+    watch: str | float,
+    watch_guards: dict[str, Any],
     run: RunInfo,
 ) -> dict[str, Any]:
-    """Promote, leave registered, or start a canary experiment; what was done."""
-    rollout = rollout_mode
-    if rollout == "register-only":
-        return {"rollout": rollout, "version": register}
-    if rollout == "promote":
+    """Promote (then watch), leave registered, or start an experiment whose challenger the
+    worker promotes only when it wins (see :mod:`skewless.pipelines.rollouts`); what was done."""
+    from skewless.models.tracking import tracking_for
+    from skewless.pipelines.rollouts import Rollout, RolloutStore, set_outcome, start_challenger
+
+    mode = rollout_mode
+    if mode not in ROLLOUTS:
+        raise PipelineStepError(f"rollout={mode!r} is unknown: use one of {', '.join(ROLLOUTS)}")
+    if mode == "register-only":
+        set_outcome(tracking_for(store.config), model, register, "kept: rollout register-only")
+        return {"rollout": mode, "version": register}
+    opened = Rollout(
+        run_id=run.run_id, pipeline=run.pipeline, model=model, version=register,
+        phase="experiment", opened_at=store.now(), holdout=training_set.holdout,
+        thresholds=dict(thresholds), experiment_max_s=_seconds(experiment_max, "experiment_max"),
+        watch_s=_seconds(watch, "watch"), guards=dict(watch_guards or {}),
+    )  # fmt: skip
+    if mode == "promote":
         from skewless.models import promote
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             done = promote(model, register, "production", store=store, gate_report=gate)
-        return {"rollout": rollout, "version": done.version, "archived": done.archived}
-    if rollout == "canary":
-        return _canary(store, model, register, canary_steps, run)
-    raise PipelineStepError(f"rollout={rollout!r} is unknown: use one of {', '.join(ROLLOUTS)}")
+        set_outcome(tracking_for(store.config), model, register, "promoted: the gate passed")
+        if opened.watch_s > 0:
+            RolloutStore(store.registry).open(replace(opened, phase="watching",
+                previous=done.archived, promoted_at=store.now()))  # fmt: skip
+        return {"rollout": mode, "version": done.version, "archived": done.archived}
+    steps = list(canary_steps) if mode == "canary" else None
+    name, previous = start_challenger(store, model, register, run.run_id, steps, experiment_share)
+    RolloutStore(store.registry).open(replace(opened, experiment=name, previous=previous))
+    return {"rollout": mode, "version": register, "experiment": name}
 
 
-def _canary(
-    store: FeatureStore, model: str, version: int, steps: list[str], run: RunInfo
-) -> dict[str, Any]:
-    from skewless.experiments.records import ExperimentStore
-    from skewless.experiments.spec import load_experiment
-    from skewless.models import get_model_version
+def _seconds(value: str | float, name: str) -> float:
+    from skewless.config import parse_duration
 
     try:
-        get_model_version(model, "production", store)
-    except UnknownModelError:
-        raise PipelineStepError(
-            f"model {model!r} has no production version to canary against: use "
-            "rollout='promote' for its first version"
-        ) from None
-    name = f"{model}-{run.run_id}"
-    spec = load_experiment(
-        {
-            "name": name,
-            "model": model,
-            "arms": [
-                {"name": "control", "model": f"{model}@production", "weight": 1.0},
-                {"name": "challenger", "model": f"{model}/{version}", "weight": 0.0},
-            ],
-            "canary": {"steps": list(steps)},
-        }
-    )
-    record = ExperimentStore(store.registry, store.now).start(spec)
-    return {"rollout": "canary", "version": version, "experiment": record.name}
+        found = parse_duration(value)
+    except ValueError:
+        found = None
+    if found is None or found.total_seconds() < 0:
+        raise PipelineStepError(f"{name}={value!r} is not a duration: write e.g. 1d, 12h or 0s")
+    return float(found.total_seconds())
 
 
 def _steps(train: Callable[..., Any], retries: int) -> list[Step]:
@@ -378,6 +391,10 @@ def retraining_pipeline(
     gate: Thresholds | Mapping[str, Any] | None = None,
     rollout: str = "promote",
     canary_steps: Sequence[str] = DEFAULT_CANARY,
+    experiment_share: float = 0.5,
+    experiment_max: str = "14d",
+    watch: str = "1d",
+    watch_guards: Mapping[str, Any] | None = None,
     max_null_fraction: float | None = None,
     ranges: Mapping[str, Sequence[float | None]] | None = None,
     max_age_s: float | None = None,
@@ -399,8 +416,14 @@ def retraining_pipeline(
         label: the label column of ``label_source``.
         split: the share of rows, earliest first, trained on; the rest is the holdout.
         gate: the gate's thresholds; its baseline is ``production`` unless given.
-        rollout: ``promote``, ``register-only`` or ``canary``.
+        rollout: ``promote``, ``register-only``, ``canary`` or ``experiment``.
         canary_steps: the canary's steps, e.g. ``["10% for 5m", "100%"]``.
+        experiment_share: the challenger's share of traffic in an ``experiment`` rollout.
+        experiment_max: how long an experiment may run without a significant win before
+            the challenger is kept out of production.
+        watch: the watch window after a promotion (``0s``: not watched).
+        watch_guards: the watch's limits: ``max_p99_ms``, ``max_missing_rate``,
+            ``min_labels`` (of a performance drop against the gate-time metrics).
         max_null_fraction, ranges, max_age_s: data checks (None: not checked).
         allow_new_model: run even though ``model`` has no version yet.
         params: more params, for ``train``'s own parameters.
@@ -429,6 +452,10 @@ def retraining_pipeline(
         "thresholds": limits,
         "rollout_mode": rollout,
         "canary_steps": list(canary_steps),
+        "experiment_share": experiment_share,
+        "experiment_max": experiment_max,
+        "watch": watch,
+        "watch_guards": {**DEFAULT_GUARDS, **dict(watch_guards or {})},
         "max_null_fraction": max_null_fraction,
         "ranges": {k: list(v) for k, v in (ranges or {}).items()},
         "max_age_s": max_age_s,

@@ -29,7 +29,7 @@ from skewless.errors import DefinitionError, PipelineInputError, UnknownObjectEr
 from skewless.pipelines.execution import Execution, RunContext, RunInfo, utc_now
 from skewless.pipelines.outputs import OutputStore
 from skewless.pipelines.params import run_params
-from skewless.pipelines.records import PipelineRun, RunStore, StepRecord, new_run_id
+from skewless.pipelines.records import PipelineRun, RunStore, RunTrigger, StepRecord, new_run_id
 from skewless.repo import import_functions
 
 if TYPE_CHECKING:
@@ -107,11 +107,16 @@ def run_pipeline(
     name: str,
     params: Mapping[str, Any] | None = None,
     resume: str | None = None,
+    trigger: RunTrigger | None = None,
 ) -> PipelineRun:
     """Run pipeline ``name`` (or resume its failed run ``resume``); the run's record.
 
     A step failure does not raise: the run's ``status`` is ``failed`` and its failed step's
     record holds the error and traceback.
+
+    Args:
+        trigger: why the run starts (default: ``manual``, run by hand); a resumed run keeps
+            the trigger it started with.
 
     Raises:
         PipelineInputError: the pipeline cannot run (see :func:`load_pipeline`), a param is
@@ -128,7 +133,7 @@ def run_pipeline(
     else:
         values = run_params(pipeline, params)
         _check(context, pipeline, functions, values)
-        run = runs.create(_new_run(pipeline, values, context.clock()))
+        run = runs.create(_new_run(pipeline, values, context.clock(), trigger=trigger))
     execution = Execution(context, pipeline, functions, runs, OutputStore(context.repo_path))
     return execution.run_all(run)
 
@@ -180,7 +185,11 @@ def run_step(
 
 
 def _new_run(
-    pipeline: Pipeline, values: dict[str, Any], now: datetime, run_id: str | None = None
+    pipeline: Pipeline,
+    values: dict[str, Any],
+    now: datetime,
+    run_id: str | None = None,
+    trigger: RunTrigger | None = None,
 ) -> PipelineRun:
     return PipelineRun(
         run_id=run_id or new_run_id(now),
@@ -190,6 +199,7 @@ def _new_run(
         status="running",
         steps=tuple(StepRecord(s.name) for s in pipeline.steps),
         started_at=now,
+        trigger=trigger or RunTrigger("manual", "run by hand", now),
     )
 
 
