@@ -1,4 +1,5 @@
-"""``skewless pipelines run | runs | show | step``: run registered pipelines and read their runs.
+"""``skewless pipelines run | runs | show | step``: run registered pipelines and read their runs
+(``schedule | triggers | unschedule | worker``: :mod:`skewless.cli.pipelines_triggers`).
 
 Exit codes of ``run`` and ``step``: 0 when the run succeeded (or the step did), 1 when a step
 failed (the run's record holds the traceback; ``show RUN_ID`` prints it), 2 when the pipeline
@@ -18,6 +19,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from skewless.cli import pipelines_triggers
 from skewless.cli._context import console, guarded, open_store, report_error, state_of
 from skewless.cli._tables import fmt_time
 
@@ -31,7 +33,7 @@ CANNOT_RUN = 2
 
 app = typer.Typer(
     name="pipelines",
-    help="Pipelines: run them, list their runs, show a run.",
+    help="Pipelines: run them, list their runs, show a run, schedule them, run the worker.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -75,7 +77,12 @@ def print_run(run: PipelineRun, tracebacks: bool = False) -> None:
         facts.append(f"resumed {len(run.resumes)} time(s)")
     if run.mlflow_run_id:
         facts.append(f"MLflow run {run.mlflow_run_id}")
+    if run.trigger is not None:
+        facts.append(f"trigger {run.trigger.kind}: {run.trigger.reason}")
     out.print(Text("; ".join(facts), style="dim"))
+    for decision in run.decisions:
+        out.print(Text(f"{decision.get('at', '')[:19]} {decision.get('action')}: "
+                       f"{decision.get('reason')}"))  # fmt: skip
     if tracebacks:
         for s in run.steps:
             if s.traceback:
@@ -182,7 +189,9 @@ def runs(
     if not found:
         out.print(Text(f"No run of pipeline {name!r} yet: run `skewless pipelines run {name}`."))
         return
-    table = _table("RUN", "STATUS", "STARTED", "DURATION", "STEPS", title=f"Runs of {name}")
+    table = _table(
+        "RUN", "STATUS", "STARTED", "DURATION", "STEPS", "TRIGGER", title=f"Runs of {name}"
+    )
     for r in reversed(found):
         took = (r.ended_at - r.started_at).total_seconds() if r.ended_at else None
         counts = _counts(r)
@@ -193,6 +202,7 @@ def runs(
             fmt_time(r.started_at),
             _seconds(took),
             counts,
+            r.trigger.kind if r.trigger else "-",
         )  # fmt: skip
     out.print(table)
 
@@ -220,3 +230,7 @@ app.command("run")(run)
 app.command("step")(step)
 app.command("runs")(runs)
 app.command("show")(show)
+app.command("schedule")(pipelines_triggers.schedule)
+app.command("triggers")(pipelines_triggers.triggers)
+app.command("unschedule")(pipelines_triggers.unschedule)
+app.command("worker")(pipelines_triggers.worker)

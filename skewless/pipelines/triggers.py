@@ -44,6 +44,7 @@ __all__ = [
     "TriggerStore",
     "check_cron",
     "cron_due",
+    "duration_text",
     "new_trigger_id",
     "next_cron",
     "schedule",
@@ -176,9 +177,9 @@ class Trigger:
         if self.kind == "cron":
             return f"cron {self.cron!r}"
         what = "drift" if self.kind == "drift" else "performance drop"
-        window = _duration_text(self.window_s)
+        window = duration_text(self.window_s)
         detail = f"{window}, --fail-on {self.fail_on}" if self.kind == "drift" else window
-        return f"{what} of {self.model} ({detail}, every {_duration_text(self.every_s)})"
+        return f"{what} of {self.model} ({detail}, every {duration_text(self.every_s)})"
 
     def to_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in vars(self).items() if k != "version"}
@@ -196,7 +197,12 @@ class Trigger:
         return cls(**values, version=version)
 
 
-def _duration_text(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
+    """Seconds as the shortest exact ``1d``, ``6h``, ``5m`` or ``30s``.
+
+    >>> duration_text(86400), duration_text(5400), duration_text(45)
+    ('1d', '90m', '45s')
+    """
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
