@@ -139,11 +139,11 @@ def test_schedule_refuses_what_it_cannot_run(flows: Path) -> None:
     with FeatureStore(repo_path=flows, clock=clock) as store:
         with pytest.raises(PipelineInputError, match="is not a cron expression"):
             schedule(store.registry, "nightly", clock(), cron="0 3 * *")
-        with pytest.raises(PipelineInputError, match="no pipeline|nightlyy"):
+        with pytest.raises(PipelineInputError, match="nightlyy"):
             schedule(store.registry, "nightlyy", clock(), cron="0 3 * * 1")
         with pytest.raises(PipelineInputError, match="exactly one of"):
             schedule(store.registry, "nightly", clock(), cron="0 3 * * 1", on_drift="churn")
-        with pytest.raises(PipelineInputError, match="unknown|factr"):
+        with pytest.raises(PipelineInputError, match="factr"):
             schedule(store.registry, "nightly", clock(), cron="0 3 * * 1", params={"factr": 1})
 
 
