@@ -37,7 +37,7 @@ import orjson
 from skewless.errors import RegistryConflictError, SkewlessError, UnknownModelError
 from skewless.pipelines.lease import Leases
 from skewless.pipelines.records import RunStore
-from skewless.pipelines.triggers import Evaluation
+from skewless.pipelines.triggers import Evaluation, duration_text
 
 if TYPE_CHECKING:
     from skewless.models.tracking import Tracking
@@ -282,7 +282,7 @@ class _Settle:
         if now - record.started_at >= timedelta(seconds=rollout.experiment_max_s):
             reason = (
                 f"no significant win in experiment {record.name} within "
-                f"{timedelta(seconds=rollout.experiment_max_s)} ({analysis.decision})"
+                f"{duration_text(rollout.experiment_max_s)} ({analysis.decision})"
             )
             experiments.stop(record.name, reason, winner=champion)
             return self._close(rollout, "kept", reason)
@@ -319,7 +319,7 @@ class _Settle:
         )  # fmt: skip
         message = (
             f"run {rollout.run_id}: {rollout.model} v{rollout.version} promoted ({why}); "
-            f"watched for {timedelta(seconds=rollout.watch_s)}"
+            f"watched for {duration_text(rollout.watch_s)}"
         )
         return Evaluation(rollout.pipeline, rollout.run_id, "rollout", message)
 
@@ -336,7 +336,7 @@ class _Settle:
         if breach is not None:
             return self._rollback(rollout, breach)
         if now >= until:
-            reason = f"guards held for the {timedelta(seconds=rollout.watch_s)} watch"
+            reason = f"guards held for the {duration_text(rollout.watch_s)} watch"
             return self._close(rollout, "promoted", reason)
         return None
 
