@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import signal
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
@@ -103,12 +103,10 @@ def schedule(
     )
 
 
-def _next(trigger: Trigger, now: object) -> str | None:
-    from datetime import datetime
-
+def _next(trigger: Trigger, now: datetime) -> str | None:
     from skewless.pipelines.triggers import next_cron
 
-    if trigger.kind != "cron" or not trigger.cron or not isinstance(now, datetime):
+    if trigger.kind != "cron" or not trigger.cron:
         return None
     after = max(now, trigger.evaluated_at or trigger.created_at)
     return fmt_time(next_cron(trigger.cron, after))
