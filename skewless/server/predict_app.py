@@ -121,7 +121,7 @@ class _PredictionServer:
                     self.tracking,
                     settings.experiment,
                     self.follower,
-                    lambda model: self._service(model, None),
+                    lambda model: self._service(model, None, log_errors=False),
                     logged,
                     lambda service, label: self._follower(service, "experiment", label, holder),
                 )
@@ -131,13 +131,16 @@ class _PredictionServer:
         score = self.routing.router.score if self.routing else self.service.score
         self.batcher = PredictionBatcher(score, settings.max_batch, settings.max_wait_ms)
 
-    def _service(self, model: ServedModel, sink: PredictionSink | None) -> PredictionService:
+    def _service(
+        self, model: ServedModel, sink: PredictionSink | None, log_errors: bool = True
+    ) -> PredictionService:
         return PredictionService(
             model,
             self.store.get_online_features,
             missing=self.settings.missing,
             cache=self.cache,
             sink=sink,
+            log_errors=log_errors,
         )
 
     def _follower(
