@@ -132,7 +132,7 @@ class Router:
         self._failing: dict[str, bool] = dict.fromkeys(self._challengers, False)
         self._blocked: dict[str, str] = {}
         self.shadows = {
-            a.name: ShadowScorer(a.name, self.services[a.name], self._log, spec.name)
+            a.name: ShadowScorer(a.name, self.services[a.name], self._log_shadow, spec.name)
             for a in spec.shadow_arms
         }
         self.record = record
@@ -360,6 +360,11 @@ class Router:
         if len(done) == 1:
             return done[0][1]
         return _merged(job, done, latency)
+
+    def _log_shadow(self, predictions: Sequence[Prediction]) -> None:
+        for p in predictions:
+            self.counters.answered(self.name, p.arm or "", "shadow")
+        self._log(predictions)
 
     def _log(self, predictions: Sequence[Prediction]) -> None:
         if predictions and self.sink is not None:
