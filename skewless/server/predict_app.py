@@ -5,7 +5,9 @@ model's lineage (:mod:`skewless.serving`), requests arriving together are scored
 in a worker thread, and every answer goes to the prediction log. A background task follows
 the served alias: a promotion is loaded and swapped in for the batches that start after it,
 while batches in flight finish on the version they started with. The same task re-reads a
-changed registry and checks the model's lineage against it again.
+changed registry and checks the model's lineage against it again. With ``--experiment``, the
+batches are scored by the experiment's router (:mod:`skewless.server.predict_routing`,
+:mod:`skewless.serving.routing`) and the same task applies changes of its record.
 """
 
 from __future__ import annotations

@@ -172,6 +172,12 @@ def test_the_header_sends_the_whole_request_to_an_arm_and_an_unknown_arm_is_a_42
             json={"entities": {"user_id": [1]}},
             headers={"x-experiment-group": "quiet"},
         )
+        document = c.get("/openapi.json").json()
+    predict = document["paths"]["/predict"]["post"]
+    assert [p["name"] for p in predict["parameters"]] == ["x-experiment-group"]
+    answer = document["components"]["schemas"]["PredictResponse"]["properties"]
+    assert {"arm", "arms", "versions"} <= set(answer)
+    assert "202" in document["paths"]["/feedback"]["post"]["responses"]
     assert forced["arm"] == "challenger" and "arms" not in forced
     assert forced["predictions"] == expected(serving.store, {"user_id": users}, versions.other)[0]
     assert unknown.status_code == 422 and shadow.status_code == 422
