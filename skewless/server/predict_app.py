@@ -114,7 +114,9 @@ class _PredictionServer:
         self._openapi: bytes | None = None
         self._client: Any = None
         holder = process_holder()
-        self.follower = self._follower(self.service, "served", str(settings.model), holder)
+        self.follower = self._follower(
+            self.service, "served", f"the served model {settings.model}", holder
+        )
         self.routing: ExperimentRouting | None = None
         if settings.experiment:
             try:
