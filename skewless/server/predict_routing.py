@@ -13,9 +13,13 @@ applied to the batches that start after it.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from skewless.errors import PredictionLogError
+from skewless.experiments.canary import CanaryController
 from skewless.experiments.records import ExperimentStore
 from skewless.serving.arms import arm_refs, check_arms, resolve_experiment
 from skewless.serving.experiment_state import BanditAllocation
@@ -31,9 +35,13 @@ if TYPE_CHECKING:
     from skewless.serving.service import PredictionService, PredictionSink
     from skewless.store import FeatureStore
 
-__all__ = ["ExperimentRouting"]
+__all__ = ["CANARY_TICK_S", "ExperimentRouting"]
 
 logger = logging.getLogger("skewless.server")
+
+CANARY_TICK_S = 2.0
+"""How often a server looks at its canary's guards (every worker looks; the record's
+compare-and-set writes make one of them apply each step)."""
 
 
 class ExperimentRouting:
@@ -103,6 +111,13 @@ class ExperimentRouting:
             self._replay(bandit, record)
         self.router = Router(record, by_arm, sink, bandit)
         self._version = record.version
+        self.canary: CanaryController | None = None
+        if spec.canary is not None:
+            self.canary = CanaryController(
+                self.experiments, spec.name, self._read_step, lambda: datetime.now(UTC)
+            )
+        self._next_tick = 0.0
+        self._last_action: str | None = None
 
     @property
     def name(self) -> str:
@@ -136,6 +151,40 @@ class ExperimentRouting:
         for follower, _ in self.followers:
             follower.renew()
             follower.follow()
+        self._tick_canary()
+
+    def _tick_canary(self) -> None:
+        """One look at the canary's guards, every :data:`CANARY_TICK_S` seconds; a step or a
+        rollback it writes is applied by the next :meth:`check`."""
+        if self.canary is None or time.monotonic() < self._next_tick:
+            return
+        self._next_tick = time.monotonic() + CANARY_TICK_S
+        try:
+            decision = self.canary.tick()
+        except Exception as exc:
+            logger.warning("canary of experiment %r: cannot judge its step: %s", self.name, exc)
+            return
+        if decision.action == self._last_action:
+            return
+        self._last_action = decision.action
+        if decision.action == "rollback":
+            logger.warning("experiment %r: %s", self.name, decision.reason)
+        elif decision.action in ("advance", "complete"):
+            logger.info(
+                "experiment %r: canary %s (%s)", self.name, decision.action, decision.reason
+            )
+
+    def _read_step(self, start: datetime, end: datetime) -> tuple[Any, Any]:
+        from skewless.serving.feedback import labelled_predictions
+        from skewless.serving.logs_read import empty_log, read_prediction_logs
+
+        root, model = self.store.repo_path, self.router.record.spec.model
+        try:
+            rows = read_prediction_logs(root, model, start, end)
+            labelled = labelled_predictions(root, model, start, end)
+        except PredictionLogError:
+            return empty_log(), None
+        return rows, labelled
 
     def recheck_lineage(self) -> None:
         """Check the arms' lineages again; an arm whose definitions changed falls back."""
