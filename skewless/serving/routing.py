@@ -227,8 +227,10 @@ class Router:
             by_arm.setdefault(part.arm, []).append(part)
         pending: dict[str, Future[list[Outcome_]]] = {}
         fallback: list[tuple[_Part, str]] = []
+        own: list[_Part] = []
         for arm, arm_parts in by_arm.items():
-            if arm == self.champion_name:
+            if self.services[arm] is self.champion:  # one version: one call for its arms
+                own += arm_parts
                 continue
             if arm in self._blocked or not self._take(arm):
                 fallback += [(p, arm) for p in arm_parts]
@@ -236,7 +238,6 @@ class Router:
             pending[arm] = self._executors[arm].submit(
                 self._score_arm, arm, [p.request for p in arm_parts]
             )
-        own = by_arm.get(self.champion_name, [])
         if own:
             self._fill(own, self.champion.score([p.request for p in own]))
         if pending:
