@@ -326,3 +326,10 @@ def test_pipeline_runner_and_direct_calls_agree_at_quick_size() -> None:
     out = run_bench("pipeline_overhead.py", "--quick")
     assert "answers agree: the runner's last output and the direct calls'" in out
     assert "overhead per step" in out
+
+
+def test_experiment_routing_variants_agree_at_quick_size(tmp_path: Path) -> None:
+    out = run_bench("experiments_routing.py", "--quick", "--data", str(tmp_path))
+    assert "answers agree: none, split, split-2, shadow (30 users)" in out
+    assert re.search(r"Routing \(split\) costs -?[\d.]+% of the requests/s", out), out
+    assert "| shadow | 1 |" in out

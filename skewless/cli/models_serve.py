@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -65,6 +65,15 @@ def serve_model(
             "batches are small, and one thread each keeps latency steady."
         ),
     ] = 1,
+    experiment: Annotated[
+        str | None,
+        typer.Option(
+            help="Route requests between model versions: an experiment file (started in the "
+            "registry unless it runs) or the name of a running experiment. The champion arm "
+            "must be the served model; with a bare NAME the champion's version is served.",
+            metavar="FILE|NAME",
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn's log level.")] = "info",
     access_log: Annotated[bool, typer.Option(help="Log every request (costs throughput).")] = False,
 ) -> None:
@@ -73,7 +82,9 @@ def serve_model(
     The server reads the features the model was trained on from the online store (by its
     lineage), scores requests that arrive together in one batch, logs every answer and
     follows the alias: a `models promote` is served within 2 s. It refuses to
-    start when a view the model uses changed its definition since training.
+    start when a view the model uses changed its definition since training. With
+    --experiment, requests are split between the experiment's arms (sticky by entity key,
+    the x-experiment-group header, bandits, shadows); see docs/predictions.md.
     """
     from skewless.config import parse_duration
     from skewless.server.factory import ENV_REPO
@@ -87,6 +98,7 @@ def serve_model(
     if workers < 1:
         fail(f"--workers must be at least 1, got {workers}")
     ref = parse_model_ref(model, version)
+    bare = version is None and "@" not in model and "/" not in model
     try:
         retention = None if log_retention.lower() == "none" else parse_duration(log_retention)
     except ValueError as exc:
@@ -95,8 +107,11 @@ def serve_model(
     with open_store(ctx) as store:  # fail here, on one line, if the model cannot be served
         from skewless.models.tracking import tracking_for
 
+        tracking = tracking_for(store.config)
         _, records = store.registry.records()
-        check_servable(tracking_for(store.config), ref, records, store.registry.history)
+        if experiment is not None:
+            ref, experiment = _experiment(store, tracking, experiment, ref, bare)
+        check_servable(tracking, ref, records, store.registry.history)
         config = store.config.server
         if log:
             from skewless.serving.log_files import log_dir
@@ -113,6 +128,7 @@ def serve_model(
         cache_ttl_s=cache_ttl,
         log_predictions=log,
         log_flush_ms=log_flush_ms,
+        experiment=experiment,
         http=ServerSettings(
             max_body_bytes=max_body_bytes or config.max_body_bytes,
             max_entities=config.max_entities,
@@ -136,3 +152,31 @@ def serve_model(
         read_timeout=config.read_timeout,
         keep_alive_timeout=config.keep_alive_timeout,
     )
+
+
+def _experiment(store: Any, tracking: Any, source: str, ref: Any, bare: bool) -> tuple[Any, str]:
+    """The served reference and the experiment's name, the experiment checked and (a file)
+    started once, before the workers start."""
+    from pathlib import Path
+
+    from skewless.experiments.records import ExperimentStore
+    from skewless.experiments.spec import load_experiment
+    from skewless.serving.arms import EXPERIMENT_FILE_SUFFIXES, check_arms, resolve_experiment
+    from skewless.serving.reference import parse_model_ref
+
+    experiments = ExperimentStore(store.registry)
+    if bare:  # `serve churn --experiment ...`: serve the champion's version of churn
+        path = Path(source)
+        if path.is_file() or path.suffix.lower() in EXPERIMENT_FILE_SUFFIXES:
+            spec = load_experiment(path)
+        else:
+            spec = experiments.get(source).spec
+        champion = parse_model_ref(spec.champion.model)
+        if champion.name == ref.name:
+            ref = champion
+
+    def check(spec: Any) -> None:
+        check_arms(tracking, spec, store.registry.records()[1], store.registry.history)
+
+    record = resolve_experiment(experiments, source, ref, check)
+    return ref, record.name

@@ -13,6 +13,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -226,6 +227,66 @@ def show(
     print_run(found, tracebacks=True)
 
 
+def export(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The registered pipeline.")],
+    to: Annotated[str, typer.Option("--to", help="airflow or kubeflow.")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="The file to write (default: <name>_dag.py / <name>.yaml)."),
+    ] = None,
+    schedule: Annotated[
+        str | None, typer.Option("--schedule", help="Airflow: the DAG's cron schedule.")
+    ] = None,
+    kfp_format: Annotated[
+        str,
+        typer.Option("--format", help="Kubeflow: yaml (compiled, needs kfp) or python."),
+    ] = "yaml",
+    image: Annotated[
+        str, typer.Option("--image", help="Kubeflow: the image that runs the steps.")
+    ] = "python:3.11-slim",
+    skewless_command: Annotated[
+        str | None,
+        typer.Option("--skewless", help="The skewless command the tasks run (default: this one)."),
+    ] = None,
+) -> None:
+    """Write the pipeline for an orchestrator: an Airflow DAG file, or a Kubeflow Pipelines
+    definition, whose tasks each run `skewless pipelines step NAME STEP --run-id ...`.
+
+    Exits 0 when the file is written, 2 when it cannot be.
+    """
+    from skewless._files import write_text_atomically
+    from skewless.errors import PipelineInputError
+    from skewless.pipelines.export import (
+        TARGETS,
+        airflow_dag_source,
+        compile_kubeflow,
+        kubeflow_pipeline_source,
+    )
+
+    with _cannot_run(ctx), open_store(ctx) as store:
+        if to not in TARGETS:
+            raise PipelineInputError(f"--to {to!r} is not one of {', '.join(TARGETS)}")
+        if kfp_format not in ("yaml", "python"):
+            raise PipelineInputError(f"--format {kfp_format!r} is not yaml or python")
+        pipeline = store.registry.snapshot().get_pipeline(name)
+        repo = Path(store.repo_path)
+        command = skewless_command or str(Path(sys.executable).with_name("skewless"))
+        if to == "airflow":
+            target = out or Path(f"{name}_dag.py")
+            source = airflow_dag_source(pipeline, repo, skewless=command, schedule=schedule)
+            write_text_atomically(target, source)
+        else:
+            text = kubeflow_pipeline_source(pipeline, repo, image=image, skewless=command)
+            if kfp_format == "python":
+                target = out or Path(f"{name}_kfp.py")
+                write_text_atomically(target, text)
+            else:
+                target = out or Path(f"{name}.yaml")
+                compile_kubeflow(text, target)
+    console().print(Text(f"wrote {target} ({to})"))
+
+
 app.command("run")(run)
 app.command("step")(step)
 app.command("runs")(runs)
@@ -234,3 +295,4 @@ app.command("schedule")(pipelines_triggers.schedule)
 app.command("triggers")(pipelines_triggers.triggers)
 app.command("unschedule")(pipelines_triggers.unschedule)
 app.command("worker")(pipelines_triggers.worker)
+app.command("export")(export)

@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -138,6 +139,27 @@ def run_pipeline(
     return execution.run_all(run)
 
 
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+\-]{0,127}")
+
+
+def check_run_id(run_id: str) -> str:
+    """``run_id`` when it is a safe run id (it names a directory of step outputs).
+
+    >>> check_run_id("airflow-manual__2024-01-01T00:00:00+00:00")
+    'airflow-manual__2024-01-01T00:00:00+00:00'
+
+    Raises:
+        PipelineInputError: it is empty, longer than 128 characters, or holds other
+            characters than letters, digits, ``_``, ``.``, ``:``, ``+`` and ``-``.
+    """
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id) or ".." in run_id:
+        raise PipelineInputError(
+            f"run id {run_id!r} is not a run id: use up to 128 letters, digits, '_', '.', ':', "
+            "'+' and '-', starting with a letter or digit"
+        )
+    return run_id
+
+
 def run_step(
     context: RunContext,
     name: str,
@@ -153,6 +175,7 @@ def run_step(
         PipelineInputError: as :func:`run_pipeline`, or a step the step reads has not
             succeeded in the run, or the run belongs to another pipeline.
     """
+    check_run_id(run_id)
     pipeline, functions = load_pipeline(context, name)
     target = pipeline.get_step(step) if step in pipeline.step_names else None
     if target is None:

@@ -5,7 +5,9 @@ model's lineage (:mod:`skewless.serving`), requests arriving together are scored
 in a worker thread, and every answer goes to the prediction log. A background task follows
 the served alias: a promotion is loaded and swapped in for the batches that start after it,
 while batches in flight finish on the version they started with. The same task re-reads a
-changed registry and checks the model's lineage against it again.
+changed registry and checks the model's lineage against it again. With ``--experiment``, the
+batches are scored by the experiment's router (:mod:`skewless.server.predict_routing`,
+:mod:`skewless.serving.routing`) and the same task applies changes of its record.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -26,26 +27,29 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from skewless.errors import ModelLineageError, ModelPredictionError, SkewlessError
-from skewless.models.holds import process_holder, put_hold, release_hold
+from skewless.errors import ModelPredictionError, SkewlessError
+from skewless.models.holds import process_holder
 from skewless.models.tracking import Tracking, tracking_for
 from skewless.server.batching import DUMPS_OPTIONS, json_default
 from skewless.server.health import Health
 from skewless.server.metrics import Metrics, MetricsMiddleware
-from skewless.server.predict_metrics import render_serving
+from skewless.server.predict_metrics import render_experiment, render_serving
 from skewless.server.predict_openapi import prediction_openapi_document
-from skewless.server.predict_requests import parse_feedback, parse_predict, prediction_problem
+from skewless.server.predict_requests import (
+    experiment_group,
+    parse_feedback,
+    parse_predict,
+    prediction_problem,
+)
+from skewless.server.predict_routing import ExperimentRouting
 from skewless.server.predict_settings import PredictionSettings
 from skewless.server.requests import RETRY_AFTER_S, RequestProblem, check_entities, read_body
 from skewless.server.responses import JSON, json_response, routing_response
 from skewless.serving.batching import PredictionBatcher
 from skewless.serving.cache import cache_from_spec
-from skewless.serving.model import (
-    ServedModel,
-    check_lineage,
-    load_served_model,
-    resolve_version,
-)
+from skewless.serving.following import VersionFollower
+from skewless.serving.model import ServedModel, load_served_model
+from skewless.serving.recent import RecentAnswers
 from skewless.serving.records import PredictionRequest, new_request_id
 from skewless.serving.service import PredictionService, PredictionSink
 
@@ -62,9 +66,6 @@ ROUTES_TEXT = (
     "GET /openapi.json"
 )
 _REQUEST_ID_MAX = 128
-HOLD_TTL = timedelta(minutes=10)
-"""How long the served version's hold lasts unless renewed (a killed server's lapses)."""
-HOLD_RENEW_S = 60.0
 
 FeedbackStore = Callable[[list[dict[str, Any]]], int]
 """Stores feedback items (``request_id``, ``label``, ``row``); returns how many."""
@@ -105,36 +106,60 @@ class _PredictionServer:
         self.cache = cache_from_spec(settings.cache, settings.cache_ttl_s)
         self.sink = sink
         self.feedback_store = feedback
-        self.service = PredictionService(
-            served,
-            store.get_online_features,
-            missing=settings.missing,
-            cache=self.cache,
-            sink=sink,
-        )
-        self.batcher = PredictionBatcher(
-            self.service.score, settings.max_batch, settings.max_wait_ms
-        )
+        self.recent = RecentAnswers(sink) if feedback is not None else None
+        logged = self.recent if self.recent is not None else sink
+        self.service = self._service(served, None if settings.experiment else logged)
         self.metrics = Metrics(list(ROUTES))
         self.health = Health()
-        self.lineage_problem: ModelLineageError | None = None
-        self.swaps = 0
-        self._failed_versions: set[int] = set()
         self._openapi: bytes | None = None
         self._client: Any = None
-        self._holder = process_holder()
-        self._held_at = 0.0
-        self._hold(served.version)
+        holder = process_holder()
+        self.follower = self._follower(
+            self.service, "served", f"the served model {settings.model}", holder
+        )
+        self.routing: ExperimentRouting | None = None
+        if settings.experiment:
+            try:
+                self.routing = ExperimentRouting(
+                    store,
+                    self.tracking,
+                    settings.experiment,
+                    self.follower,
+                    lambda model: self._service(model, None, log_errors=False),
+                    logged,
+                    lambda service, label: self._follower(service, "experiment", label, holder),
+                )
+            except BaseException:
+                self.follower.release()
+                raise
+        score = self.routing.router.score if self.routing else self.service.score
+        self.batcher = PredictionBatcher(score, settings.max_batch, settings.max_wait_ms)
 
-    def _hold(self, version: int) -> None:
-        """Keep the served version from the retention rule (renewed while serving)."""
-        try:
-            put_hold(
-                self.tracking, self.settings.model.name, version, "served", self._holder, HOLD_TTL
-            )
-        except Exception as exc:  # serving goes on; only retention could miss the hold
-            logger.warning("cannot hold version %s against retention: %s", version, exc)
-        self._held_at = time.monotonic()
+    def _service(
+        self, model: ServedModel, sink: PredictionSink | None, log_errors: bool = True
+    ) -> PredictionService:
+        return PredictionService(
+            model,
+            self.store.get_online_features,
+            missing=self.settings.missing,
+            cache=self.cache,
+            sink=sink,
+            log_errors=log_errors,
+        )
+
+    def _follower(
+        self, service: PredictionService, reason: str, label: str, holder: str
+    ) -> VersionFollower:
+        return VersionFollower(
+            self.tracking,
+            service,
+            reason,
+            holder,
+            lambda: self.store.registry.records()[1],
+            self._history,
+            self._alias_version,
+            label,
+        )
 
     def _alias_version(self, name: str, alias: str) -> int:
         """The version ``alias`` names now: one registry call on a client kept for the poll."""
@@ -142,11 +167,16 @@ class _PredictionServer:
             self._client = self.tracking.client()
         return int(self._client.get_model_version_by_alias(name, alias).version)
 
-    def _release(self, version: int) -> None:
-        release_hold(self.tracking, self.settings.model.name, version, "served", self._holder)
-
     def _history(self, view: str) -> Any:
         return self.store.registry.history(view)
+
+    @property
+    def lineage_problem(self) -> SkewlessError | None:
+        return self.follower.lineage_problem
+
+    @property
+    def swaps(self) -> int:
+        return self.follower.swaps
 
     @property
     def model(self) -> ServedModel:
@@ -183,6 +213,8 @@ class _PredictionServer:
             if self.lineage_problem is not None:
                 raise self.lineage_problem
             job = PredictionRequest(entities, data, request_id, received)
+            if self.routing is not None:
+                job.override = experiment_group(request.scope["headers"], self.routing.router)
             prediction = await self.batcher.submit(job)
         except ClientDisconnect:
             self.metrics.count_error(route, "client_disconnected")
@@ -221,10 +253,20 @@ class _PredictionServer:
             return self.problem(route, prediction_problem(exc))
         except Exception as exc:
             return self.failure(route, exc)
+        unmatched = 0
+        if self.recent is not None:
+            outcomes, unmatched = self.recent.claim(items)
+            if self.routing is not None:
+                self.routing.router.observe(outcomes)
+        if unmatched:  # recorded; the log join matches it once the request's rows are there
+            return _json({"status": "accepted", "stored": stored, "unmatched": unmatched}, 202)
         return _json({"status": "ok", "stored": stored})
 
     async def describe(self, request: Request) -> Response:
-        return _json(self.model.describe())
+        body = self.model.describe()
+        if self.routing is not None:
+            body["experiment"] = self.routing.router.describe()
+        return _json(body)
 
     async def health_check(self, request: Request) -> Response:
         model = self.model
@@ -256,6 +298,11 @@ class _PredictionServer:
         text = self.metrics.render() + render_serving(
             self.service.stats, self.model, self.cache, self.sink, self.swaps
         )
+        if self.recent is not None or self.routing is not None:
+            text += render_experiment(
+                self.routing.router if self.routing else None,
+                self.recent.unmatched if self.recent else 0,
+            )
         return Response(text, media_type="text/plain; version=0.0.4")
 
     async def openapi(self, request: Request) -> Response:
@@ -272,7 +319,7 @@ class _PredictionServer:
     async def server_error(self, request: Request, exc: Exception) -> Response:
         return self.failure(self.metrics.route_of(request.url.path), exc)
 
-    # -- following the alias and the registry ----------------------------------------------
+    # -- following the alias, the experiment and the registry ------------------------------
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         watcher = asyncio.create_task(self._watch())
@@ -283,7 +330,9 @@ class _PredictionServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             self.batcher.close()
-            await asyncio.to_thread(self._release, self.model.version)
+            if self.routing is not None:
+                await asyncio.to_thread(self.routing.close)
+            await asyncio.to_thread(self.follower.release)
             if self.sink is not None:
                 await asyncio.to_thread(self.sink.close)
             if self.cache is not None:
@@ -308,57 +357,20 @@ class _PredictionServer:
                 self.health.up("registry")
 
     def check_for_changes(self) -> bool:
-        """Pick up a changed registry and a moved alias; whether the served model changed."""
+        """Pick up a changed registry, a moved alias and a changed experiment; whether the
+        served model changed."""
         version = self.store.registry.version()
         if version != self._registry_version:
             self._registry_version = version
-            self._recheck_lineage()  # before the new definitions are read, not after
+            self.follower.recheck_lineage()  # before the new definitions are read, not after
+            if self.routing is not None:
+                self.routing.recheck_lineage()
             self.store.refresh_registry()
-        if time.monotonic() - self._held_at > HOLD_RENEW_S:
-            self._hold(self.model.version)
-        ref = self.settings.model
-        if not ref.is_alias:
-            return False
-        current = self.model
-        if self._alias_version(ref.name, ref.version) in (current.version, *self._failed_versions):
-            return False
-        info = resolve_version(self.tracking, ref)
-        if info.version == current.version or info.version in self._failed_versions:
-            return False
-        _, records = self.store.registry.records()
-        try:
-            served = load_served_model(self.tracking, ref, records, self._history, info)
-        except SkewlessError as exc:
-            self._failed_versions.add(info.version)
-            logger.error(
-                "%s moved to version %s, which cannot be served (still serving version %s): %s",
-                ref,
-                info.version,
-                current.version,
-                exc,
-            )
-            return False
-        self._hold(served.version)
-        self.service.swap(served)
-        self._release(current.version)
-        self.swaps += 1
-        self.lineage_problem = None
-        logger.info("%s moved: now serving version %s", ref, served.version)
-        return True
-
-    def _recheck_lineage(self) -> None:
-        model = self.model
-        _, records = self.store.registry.records()
-        try:
-            check_lineage(model.name, model.version, model.lineage, records, self._history)
-        except ModelLineageError as exc:
-            if self.lineage_problem is None:
-                logger.error("the registry changed under the served model: %s", exc)
-            self.lineage_problem = exc
-        else:
-            if self.lineage_problem is not None:
-                logger.warning("the served model's definitions match the registry again")
-            self.lineage_problem = None
+        self.follower.renew()
+        swapped = self.follower.follow()
+        if self.routing is not None:
+            self.routing.check()
+        return swapped
 
 
 def create_prediction_app(

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from skewless.serving.stats import Histogram, ServingStats
 
-__all__ = ["render_serving"]
+if TYPE_CHECKING:
+    from skewless.serving.routing import Router
+
+__all__ = ["render_experiment", "render_serving"]
 
 
 def _histogram(lines: list[str], name: str, help_text: str, h: Histogram) -> None:
@@ -106,4 +110,105 @@ def render_serving(
                     float(getattr(sink, attr)),
                     "counter",
                 )
+    return "\n".join(lines) + "\n"
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _family(
+    lines: list[str],
+    name: str,
+    help_text: str,
+    kind: str,
+    samples: Mapping[tuple[str, ...], float],
+    labels: tuple[str, ...],
+) -> None:
+    lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+    for values, value in sorted(samples.items()):
+        text = ",".join(f'{k}="{_label(v)}"' for k, v in zip(labels, values, strict=True))
+        number = str(int(value)) if float(value).is_integer() else repr(float(value))
+        lines.append(f"{name}{{{text}}} {number}")
+
+
+def render_experiment(router: Router | None, unmatched_feedback: int) -> str:
+    """The experiment's metrics (per worker process): weights, bandit allocation, answers,
+    conversions, fallbacks and dropped shadow scorings per arm, and unmatched feedback."""
+    lines: list[str] = []
+    _value(
+        lines,
+        "skewless_feedback_unmatched_total",
+        "Feedback items for requests this process did not answer (recorded, joined later).",
+        unmatched_feedback,
+        "counter",
+    )
+    if router is None:
+        return "\n".join(lines) + "\n"
+    name = router.name
+    counts = router.counters.snapshot()
+    arms = router.live_arms
+    _family(
+        lines,
+        "skewless_experiment_running",
+        "1 while the experiment routes requests, 0 once it stopped.",
+        "gauge",
+        {(name,): 1.0 if router.running else 0.0},
+        ("experiment",),
+    )
+    weights = router.record.weights if router.running else {}
+    _family(
+        lines,
+        "skewless_experiment_arm_weight",
+        "The weight of each answering arm in force.",
+        "gauge",
+        {(name, arm): weights[arm] for arm in arms if arm in weights},
+        ("experiment", "arm"),
+    )
+    if router.bandit is not None:
+        _family(
+            lines,
+            "skewless_experiment_allocation",
+            "The share of requests the bandit policy gives each arm now.",
+            "gauge",
+            {(name, arm): share for arm, share in router.bandit.allocation().items()},
+            ("experiment", "arm"),
+        )
+    _family(
+        lines,
+        "skewless_experiment_requests_total",
+        "Answers per arm and how the arm was chosen (a request split between arms counts "
+        "once for each).",
+        "counter",
+        counts["requests"],
+        ("experiment", "arm", "assignment"),
+    )
+    _family(
+        lines,
+        "skewless_experiment_conversions_total",
+        "Feedback that was a reward, on answers the allocation routed (sticky or bandit).",
+        "counter",
+        {(name, arm): counts["conversions"].get((name, arm), 0) for arm in arms},
+        ("experiment", "arm"),
+    )
+    _family(
+        lines,
+        "skewless_experiment_fallbacks_total",
+        "Answers the champion gave for an arm that failed or timed out.",
+        "counter",
+        {
+            (name, arm): counts["fallbacks"].get((name, arm), 0)
+            for arm in arms
+            if arm != router.champion_name
+        },
+        ("experiment", "arm"),
+    )
+    _family(
+        lines,
+        "skewless_experiment_shadow_dropped_total",
+        "Requests a shadow arm did not score because its queue was full.",
+        "counter",
+        {(name, arm): shadow.dropped for arm, shadow in router.shadows.items()},
+        ("experiment", "arm"),
+    )
     return "\n".join(lines) + "\n"

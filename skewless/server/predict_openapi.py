@@ -45,6 +45,18 @@ class PredictResponse(BaseModel):
     missing: list[int] | None = Field(
         default=None, description="With --missing null: entities answered null (no features)."
     )
+    arm: str | None = Field(
+        default=None,
+        description="While an experiment routes the model: the arm that answered every entity.",
+    )
+    arms: list[str] | None = Field(
+        default=None,
+        description="While an experiment routes the model and its arms answered different "
+        "entities of the request: the arm of each entity (``model`` is then the first's).",
+    )
+    versions: list[str] | None = Field(
+        default=None, description="With ``arms``: the model version of each entity."
+    )
 
 
 class FeedbackItem(BaseModel):
@@ -66,8 +78,13 @@ class FeedbackRequest(RootModel[FeedbackItem | FeedbackList]):
 
 
 class FeedbackBody(BaseModel):
-    status: Literal["ok"]
+    status: Literal["ok", "accepted"]
     stored: int
+    unmatched: int | None = Field(
+        default=None,
+        description="202: items naming a request this process did not answer (recorded; "
+        "the log join matches them once the request's rows are there).",
+    )
 
 
 class ReadyBody(BaseModel):
@@ -84,9 +101,21 @@ _ERRORS = {
     "404": "Unknown route, or feedback to a server started with --no-log",
     "408": "The body did not arrive within the server's read timeout",
     "413": "The body is larger than the server's limit, or asks for too many entities",
-    "422": "A body of the wrong shape, keys of the wrong type, or entities without features",
+    "422": "A body of the wrong shape, keys of the wrong type, entities without features, or "
+    "an x-experiment-group naming no arm that answers",
     "500": "The model raised while predicting (the body carries the request id)",
     "503": "The online store or registry is unavailable, or the model's definitions changed",
+}
+
+
+_GROUP_HEADER = {
+    "name": "x-experiment-group",
+    "in": "header",
+    "required": False,
+    "description": "While an experiment routes the model: send the whole request to this arm "
+    "(answers log assignment `header`, left out of the analysis); an arm that does not exist "
+    "or only shadows answers 422 `unknown_arm`. Ignored once the experiment stopped.",
+    "schema": {"type": "string"},
 }
 
 
@@ -123,6 +152,7 @@ def prediction_openapi_document(title: str, version: str) -> dict[str, Any]:
                 "post": {
                     "operationId": "predict",
                     "summary": "Predictions for a list of entities (features read by the server)",
+                    "parameters": [_GROUP_HEADER],
                     "requestBody": {"required": True, "content": _json("PredictRequest")},
                     "responses": {
                         "200": {"description": "Predictions", "content": _json("PredictResponse")},
@@ -137,6 +167,11 @@ def prediction_openapi_document(title: str, version: str) -> dict[str, Any]:
                     "requestBody": {"required": True, "content": _json("FeedbackRequest")},
                     "responses": {
                         "200": {"description": "Stored", "content": _json("FeedbackBody")},
+                        "202": {
+                            "description": "Stored; some items name requests this process "
+                            "did not answer",
+                            "content": _json("FeedbackBody"),
+                        },
                         **_errors("400", "404", "408", "413", "422", "503"),
                     },
                 }

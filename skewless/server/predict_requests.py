@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from skewless.errors import (
     MissingEntitiesError,
@@ -19,7 +20,18 @@ from skewless.server.requests import (
     problem_of,
 )
 
-__all__ = ["parse_feedback", "parse_predict", "prediction_problem"]
+if TYPE_CHECKING:
+    from skewless.serving.routing import Router
+
+__all__ = [
+    "EXPERIMENT_HEADER",
+    "experiment_group",
+    "parse_feedback",
+    "parse_predict",
+    "prediction_problem",
+]
+
+EXPERIMENT_HEADER = b"x-experiment-group"
 
 _SCALARS = (str, int, float, bool, type(None))
 
@@ -98,6 +110,33 @@ def parse_feedback(body: bytes) -> list[dict[str, Any]]:
             raise _shape(f"{where}: `row` must be a non-negative integer, got {row!r}")
         out.append({"request_id": request_id, "label": label, "row": row})
     return out
+
+
+def experiment_group(headers: Iterable[tuple[bytes, bytes]], router: Router) -> str | None:
+    """The arm the ``x-experiment-group`` header sends the request to, while the experiment
+    runs (the header is ignored once it stopped).
+
+    Raises:
+        RequestProblem: 422 ``unknown_arm``, the header names no arm that answers.
+    """
+    for name, value in headers:
+        if name != EXPERIMENT_HEADER:
+            continue
+        if not router.running:
+            return None
+        arm = value.decode("latin-1").strip()
+        live = router.live_arms
+        if arm in live:
+            return arm
+        what = "a shadow arm, which never answers" if arm in router.shadows else "no arm"
+        raise RequestProblem(
+            422,
+            "unknown_arm",
+            f"x-experiment-group {arm!r} is {what} of experiment {router.name!r}: send one "
+            f"of {', '.join(live)}, or leave the header out",
+            extra={"arms": live},
+        )
+    return None
 
 
 def prediction_problem(exc: SkewlessError, request_id: str | None = None) -> RequestProblem:

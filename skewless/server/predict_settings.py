@@ -28,6 +28,9 @@ class PredictionSettings:
         log_flush_ms: how often the prediction log is written (what a kill can lose).
         model_poll_seconds: how often the served alias and the registry are checked.
         http: body and entity limits, timeouts (the feature server's settings).
+        experiment: the experiment that routes the model's requests between its arms: an
+            experiment file (started in the registry when it is not running) or the name of
+            a running experiment; None routes nothing.
     """
 
     model: ModelRef = field(default_factory=lambda: parse_model_ref("model"))
@@ -40,6 +43,7 @@ class PredictionSettings:
     log_flush_ms: int = 1000
     model_poll_seconds: float = 0.5
     http: ServerSettings = field(default_factory=ServerSettings)
+    experiment: str | None = None
 
     def __post_init__(self) -> None:
         if self.missing not in MISSING_POLICIES:

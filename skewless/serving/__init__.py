@@ -28,8 +28,10 @@ from skewless.serving.logs import PredictionLogWriter
 from skewless.serving.logs_compact import compact_prediction_logs
 from skewless.serving.logs_read import log_summary, prediction_log_source, read_prediction_logs
 from skewless.serving.model import ServedModel, check_lineage, load_served_model
+from skewless.serving.recent import RecentAnswers
 from skewless.serving.records import Prediction, PredictionRequest
 from skewless.serving.reference import DEFAULT_ALIAS, ModelRef, parse_model_ref
+from skewless.serving.routing import Router
 from skewless.serving.service import PredictionService, PredictionSink
 
 __all__ = [
@@ -49,7 +51,9 @@ __all__ = [
     "PredictionRequest",
     "PredictionService",
     "PredictionSink",
+    "RecentAnswers",
     "RedisCache",
+    "Router",
     "ServedModel",
     "batch_context",
     "cache_from_spec",

@@ -117,7 +117,7 @@ def prediction_table(predictions: Sequence[Prediction]) -> pa.Table:
         missing = set(p.missing)
         cached = _cached(p, rows)
         data["request_id"] += [p.request_id] * rows
-        data["row"] += range(rows)
+        data["row"] += p.rows if p.rows is not None else range(rows)
         data["timestamp"] += [to_utc(p.time)] * rows
         data["model_name"] += [p.model_name] * rows
         data["model_version"] += [int(p.model_version)] * rows

@@ -29,7 +29,9 @@ class PredictionRequest:
     Attributes:
         request_id: the id the answer and the log carry.
         received: ``time.perf_counter()`` when the request arrived (for its latency).
-        arm: the experiment arm that answered, when routing exists.
+        arm: the experiment arm that answers, when an experiment routes the request.
+        override: the arm the ``x-experiment-group`` header asked for (the whole request
+            goes to it).
     """
 
     entities: dict[str, list[Any]]
@@ -37,6 +39,7 @@ class PredictionRequest:
     request_id: str = field(default_factory=new_request_id)
     received: float = field(default_factory=time.perf_counter)
     arm: str | None = None
+    override: str | None = None
 
     @property
     def rows(self) -> int:
@@ -67,6 +70,9 @@ class Prediction:
             ``x-experiment-group`` override), ``bandit`` (the allocation policy), ``shadow``
             (scored and logged, never answered) or ``fallback`` (the champion answered for
             an arm that failed or timed out).
+        rows: the index in its request of each entity of this record, when it holds only
+            some of them (the entities of one request that different arms answered);
+            None: all of them, in order.
     """
 
     request_id: str
@@ -84,6 +90,7 @@ class Prediction:
     cached_rows: list[int] = field(default_factory=list)
     experiment: str | None = None
     assignment: str | None = None
+    rows: list[int] | None = None
 
     def answer(self) -> dict[str, Any]:
         """The JSON body of ``POST /predict``."""

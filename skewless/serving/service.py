@@ -73,6 +73,8 @@ class PredictionService:
         missing: ``error`` (422 naming the keys) or ``null`` (null predictions for them).
         cache: a prediction cache, or None.
         sink: the prediction log, or None.
+        log_errors: log each request the model fails (an experiment arm's failures are
+            reported by the router instead, once per change).
 
     Thread safety: :meth:`score` may run in several threads; :meth:`swap` replaces the model
     for the batches that start after it, and a batch in flight finishes on the model it
@@ -86,6 +88,7 @@ class PredictionService:
         missing: str = "error",
         cache: PredictionCache | None = None,
         sink: PredictionSink | None = None,
+        log_errors: bool = True,
     ) -> None:
         if missing not in MISSING_POLICIES:
             raise ConfigError(
@@ -95,6 +98,7 @@ class PredictionService:
         self.missing = missing
         self.cache = cache
         self.sink = sink
+        self.log_errors = log_errors
         self.stats = ServingStats()
         self.retry_delays: tuple[float, ...] = RETRY_DELAYS_S
         self._scorer = _Scorer(model, read)
@@ -188,7 +192,8 @@ class PredictionService:
             answers, cached = self._answers(scorer.model, fetched, rows)
         except ModelPredictionError as exc:
             if len(jobs) == 1:
-                logger.error("request %s: %s", jobs[0].request_id, exc)
+                if self.log_errors:
+                    logger.error("request %s: %s", jobs[0].request_id, exc)
                 self.stats.failed(model_error=True)
                 return [exc]
             return [self._score_group(scorer, [job])[0] for job in jobs]
