@@ -105,6 +105,7 @@ def build_ui_repo(root: Path, mlflow_template: Path | None = None) -> UiRepo:
             }
         )
     )
+    store.materialize(serving.end - timedelta(days=7), serving.end)
     store.audit(["user_stats:x1", "user_stats:visits"], sample=20)
     return UiRepo(serving)
 
