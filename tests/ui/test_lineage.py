@@ -57,7 +57,12 @@ def test_impact_follows_only_the_edges_carrying_the_feature(graph) -> None:  # t
     x3 = impact(graph, "user_stats:x3")
     assert x3.services == ("scoring",) and x3.model_versions == ("churn/1",)
     whole = impact(graph, "user_stats")
-    assert set(whole.refs) == {"user_stats:x1", "user_stats:x2", "user_stats:x3", "user_stats:visits"}
+    assert set(whole.refs) == {
+        "user_stats:x1",
+        "user_stats:x2",
+        "user_stats:x3",
+        "user_stats:visits",
+    }
     assert set(whole.services) == {"scoring", "visits_only", "derived"}
     assert impact(graph, "clicks").empty
     assert impact(graph, "x_total:x_sum").services == ("derived",)
