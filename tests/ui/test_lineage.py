@@ -4,6 +4,7 @@ with the production alias, and an experiment on it."""
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -34,7 +35,7 @@ def test_the_chain_from_source_to_experiment(graph) -> None:  # type: ignore[no-
         node_id("experiment", "churn-ab"),
     ]
     edges = {(e.source, e.target) for e in graph.edges}
-    for upstream, downstream in zip(chain, chain[1:], strict=False):
+    for upstream, downstream in itertools.pairwise(chain):
         assert (upstream, downstream) in edges
     assert (node_id("model_version", "churn/1"), node_id("experiment", "churn-ab")) in edges
     assert (node_id("push_source", "clicks_push"), node_id("feature_view", "clicks")) in edges

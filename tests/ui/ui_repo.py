@@ -11,7 +11,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
-
 from serving.predict_repo import ServingRepo, build_serving_repo
 
 from skewless import (
