@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from skewless._contracts import OfflineEngine, OnlineStore
 from skewless._time import parse_time, to_utc
+from skewless.audit_records import record_audit
 from skewless.audit_report import (
     MAX_EXAMPLES,
     AuditReport,
@@ -154,6 +155,7 @@ def audit(
         auditor.audit_on_demand(snapshot.get_on_demand_feature_view(name), feats, request_data)
     for name in involved:
         report.lag.append(auditor.lag_of(snapshot.get_feature_view(name)))
+    record_audit(context.registry, report)
     return report
 
 

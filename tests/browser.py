@@ -168,14 +168,21 @@ class Chromium:
 
     @contextlib.contextmanager
     def open(
-        self, url: str, *, width: int = 1200, height: int = 900, javascript: bool = True
+        self,
+        url: str,
+        *,
+        width: int = 1200,
+        height: int = 900,
+        javascript: bool = True,
+        allow: tuple[str, ...] = (),
     ) -> Iterator[PageView]:
         """A new page (in a fresh context) at ``url``, loaded; closed when the block ends.
 
         ``javascript=False`` opens it as a reader with scripts off would see it.
 
-        Requests for anything but ``file:``, ``data:``, ``about:`` and ``blob:`` URLs are
-        refused and listed in ``blocked``, so a page that needs the network shows it.
+        Requests for anything but ``file:``, ``data:``, ``about:`` and ``blob:`` URLs (and
+        URLs starting with one of ``allow``, e.g. a server under test) are refused and listed
+        in ``blocked``, so a page that needs the network shows it.
         """
         if self._browser is None:
             raise RuntimeError("Chromium is not started: call start() or use it as a context")
@@ -189,7 +196,7 @@ class Chromium:
         page.on("request", lambda request: view.requests.append(request.url))
 
         def route(route: Any) -> None:
-            if route.request.url.startswith(_LOCAL_SCHEMES):
+            if route.request.url.startswith(_LOCAL_SCHEMES + allow):
                 route.continue_()
             else:
                 view.blocked.append(route.request.url)

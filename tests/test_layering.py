@@ -53,6 +53,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "skewless.compact",
             "skewless.audit",
             "skewless.audit_report",
+            "skewless.audit_records",
             "skewless.datasets",
             "skewless.dataset_stats",
             # a saved dataset's profile is written with it: profiles sit below the rest of
@@ -88,6 +89,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "skewless.client",
             "skewless.prediction_client",
             "skewless.ingest",
+            "skewless.lineage",
+            "skewless.ui",
         ),
     ),
     (

@@ -17,11 +17,13 @@ from skewless.cli import datasets as datasets_commands
 from skewless.cli import experiments as experiments_commands
 from skewless.cli import gate as gate_command
 from skewless.cli import ingest as ingest_commands
+from skewless.cli import lineage as lineage_command
 from skewless.cli import logs as logs_command
 from skewless.cli import models as models_commands
 from skewless.cli import monitor as monitor_command
 from skewless.cli import pipelines as pipelines_commands
 from skewless.cli import predict_batch as predict_batch_command
+from skewless.cli import ui as ui_command
 from skewless.cli._context import CliState, setup_logging
 
 __all__ = ["app", "main"]
@@ -92,6 +94,8 @@ app.add_typer(experiments_commands.app, name="experiments")
 app.command("logs")(logs_command.logs)
 app.command("monitor")(monitor_command.monitor)
 app.command("predict-batch")(predict_batch_command.predict_batch)
+app.command("ui")(ui_command.ui)
+app.command("lineage")(lineage_command.lineage)
 app.command("teardown")(registry_commands.teardown)
 app.command("registry-dump")(registry_commands.registry_dump)
 for _listing, _kind in zip(browse.Listing, browse.DescribeKind, strict=True):
