@@ -20,6 +20,7 @@ __all__ = [
     "GateInputError",
     "MaterializationError",
     "MissingEntitiesError",
+    "ModelCompressionError",
     "ModelLineageError",
     "ModelPredictionError",
     "ModelRegistryError",
@@ -200,6 +201,11 @@ class GateInputError(SkewlessError, ValueError):
 
 class EmbeddingsUnavailableError(SkewlessError, ImportError):
     """The embeddings extra is not installed (``pip install 'skewless[embeddings]'``)."""
+
+
+class ModelCompressionError(SkewlessError, ValueError):
+    """A model version cannot be compressed (a type the converter does not know, a format or
+    quantization skewless does not offer, the compress extra not installed)."""
 
 
 class ModelLineageError(ModelRegistryError):

@@ -333,3 +333,26 @@ def test_experiment_routing_variants_agree_at_quick_size(tmp_path: Path) -> None
     assert "answers agree: none, split, split-2, shadow (30 users)" in out
     assert re.search(r"Routing \(split\) costs -?[\d.]+% of the requests/s", out), out
     assert "| shadow | 1 |" in out
+
+
+def test_compressed_versions_hold_their_tolerance_at_quick_size() -> None:
+    pytest.importorskip("skl2onnx")
+    out = run_bench("compression.py", "--quick")
+    assert "all compressed versions within their stated tolerance" in out
+    for row in ("| gbm-100 | onnx |", "| mlp | onnx-int8 |", "| quickstart-ordinal | onnx |"):
+        assert row in out
+    assert "refused: model 'churn' version 1 holds a HistGradientBoostingClassifier" in out
+
+
+def test_the_compression_check_catches_a_miss() -> None:
+    import compression
+
+    from skewless.models.compress_report import Agreement, CompressionReport, VersionFigures
+
+    before = VersionFigures(1, "original", 1.0, 1.0, {"f1": 0.8})
+    after = VersionFigures(2, "onnx", 0.5, 0.1, {"f1": 0.8})
+    fine = CompressionReport("m", "classifier", before, after, Agreement(10, 1.0, 1e-6), "d")
+    compression.check("m", fine)
+    off = CompressionReport("m", "classifier", before, after, Agreement(10, 0.99, 1e-6), "d")
+    with pytest.raises(Disagreement, match="identical classes"):
+        compression.check("m", off)

@@ -1,4 +1,5 @@
-"""``skewless models list | promote | features``: registered models on MLflow."""
+"""``skewless models list | promote | features | serve | compress``: registered models on
+MLflow."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from rich.text import Text
 
 from skewless.cli._context import console, guarded, open_store, status
 from skewless.cli._tables import fmt_time
+from skewless.cli.models_compress import compress
 from skewless.cli.models_serve import serve_model
 
 __all__ = ["app", "features", "list_versions", "promote"]
 
 app = typer.Typer(
     name="models",
-    help="Registered models on MLflow: list versions, promote through stages.",
+    help="Registered models on MLflow: list versions, promote through stages, compress.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -122,3 +124,4 @@ app.command("list")(list_versions)
 app.command("promote")(promote)
 app.command("features")(features)
 app.command("serve")(serve_model)
+app.command("compress")(compress)

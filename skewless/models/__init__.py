@@ -1,4 +1,4 @@
-"""The model lifecycle on MLflow: log with lineage, promote through stages, gate.
+"""The model lifecycle on MLflow: log with lineage, promote through stages, gate, compress.
 
 ``pip install 'skewless[mlflow]'``. Importing this package does not import MLflow; each
 function does, when called.
@@ -14,10 +14,13 @@ Example:
 
 from skewless.errors import (
     GateInputError,
+    ModelCompressionError,
     ModelRegistryError,
     TrackingServerError,
     UnknownModelError,
 )
+from skewless.models.compress import compress_model
+from skewless.models.compress_report import CompressionReport
 from skewless.models.gate import Check, GateReport, Thresholds, run_gate
 from skewless.models.gate_metrics import gate_metrics
 from skewless.models.lineage import Lineage, feature_columns
@@ -38,9 +41,11 @@ from skewless.models.training import log_model, training_data
 
 __all__ = [
     "Check",
+    "CompressionReport",
     "GateInputError",
     "GateReport",
     "Lineage",
+    "ModelCompressionError",
     "ModelRegistryError",
     "ModelVersionInfo",
     "PromotionResult",
@@ -49,6 +54,7 @@ __all__ = [
     "TrackingServerError",
     "UnknownModelError",
     "apply_retention",
+    "compress_model",
     "feature_columns",
     "gate_metrics",
     "get_features_for",

@@ -4,6 +4,8 @@
 loads the version as ``mlflow.pyfunc`` (what ``skewless.models.load_model`` returns), and
 checks that every feature view the model was trained on still has the definition recorded in
 its lineage (:func:`check_lineage`): a model is never fed values of a changed definition.
+A compressed version (``skewless models compress``) is an ONNX graph run by onnxruntime
+(:mod:`skewless.models.onnx_model`), answering the same predictions and probabilities.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from skewless.errors import ModelLineageError, ModelPredictionError
 from skewless.models.lineage import Lineage
+from skewless.models.onnx_model import LOADER_MODULE as ONNX_LOADER
 from skewless.models.versions import ModelVersionInfo, get_version_info, load_version
 from skewless.serving.reference import ModelRef
 
@@ -101,7 +104,11 @@ class ServedModel:
                 head, predictor = split
                 inputs = head.transform(frame)
             probabilities: list[list[float]] | None
-            if self.is_classifier and _predicts_argmax(predictor):
+            both = getattr(predictor, "predict_with_probabilities", None)
+            if self.is_classifier and both is not None:  # an ONNX version: one run, both
+                labels, proba = both(inputs)
+                predictions, probabilities = _as_list(labels), proba.tolist()
+            elif self.is_classifier and _predicts_argmax(predictor):
                 predictions, probabilities = _from_probabilities(predictor, inputs)
             else:
                 predictions = _as_list(predictor.predict(inputs))
@@ -123,11 +130,12 @@ class ServedModel:
         """What ``predict`` is called on: for a scikit-learn model, the estimator itself
         (MLflow's ``pyfunc`` wrapper calls exactly its ``predict`` after checking the input
         against the signature, a check that costs more than a small model's prediction and
-        that the features, read with their declared types, pass by construction); for any
-        other flavor, the ``pyfunc`` model."""
+        that the features, read with their declared types, pass by construction); for a
+        compressed version, its onnxruntime predictor, likewise; for any other flavor, the
+        ``pyfunc`` model."""
         flavors = getattr(getattr(self.model, "metadata", None), "flavors", None) or {}
         loader = flavors.get("python_function", {}).get("loader_module")
-        if loader == "mlflow.sklearn" and hasattr(self._raw, "predict"):
+        if loader in ("mlflow.sklearn", ONNX_LOADER) and hasattr(self._raw, "predict"):
             return self._raw
         return self.model
 
