@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CliState",
+    "cannot_run",
     "console",
     "fail",
     "guarded",
@@ -150,19 +151,27 @@ def guarded(command: F) -> F:
 
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
-        debug = state_of(kwargs.get("ctx")).debug
-        try:
+        with cannot_run(kwargs.get("ctx"), code=1):
             return command(*args, **kwargs)
-        except _PASS_THROUGH:
-            raise
-        except KeyboardInterrupt:
-            _echo_err("error: interrupted")
-            raise typer.Exit(130) from None
-        except Exception as exc:
-            report_error(exc, debug)
-            raise typer.Exit(1) from None
 
     return run  # type: ignore[return-value]
+
+
+@contextmanager
+def cannot_run(ctx: typer.Context | None, code: int = 1) -> Iterator[None]:
+    """The error contract around a block: a failure prints one line (the traceback too with
+    ``--debug``) and exits ``code`` (2 for the commands that judge, as ``skewless gate``);
+    Ctrl-C exits 130; Typer's own exits pass through."""
+    try:
+        yield
+    except _PASS_THROUGH:
+        raise
+    except KeyboardInterrupt:
+        _echo_err("error: interrupted")
+        raise typer.Exit(130) from None
+    except Exception as exc:
+        report_error(exc, state_of(ctx).debug)
+        raise typer.Exit(code) from None
 
 
 class _LineFormatter(logging.Formatter):

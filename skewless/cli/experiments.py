@@ -20,7 +20,7 @@ import orjson
 import typer
 from rich.text import Text
 
-from skewless.cli._context import console, open_store, report_error, state_of, status
+from skewless.cli._context import cannot_run, console, open_store, status
 
 if TYPE_CHECKING:
     from skewless.experiments.records import ExperimentStore
@@ -44,16 +44,8 @@ app = typer.Typer(
 
 def _run(ctx: typer.Context, step: Callable[[], T]) -> T:
     """``step()``, its errors reported on one line with exit code 2."""
-    try:
+    with cannot_run(ctx, code=BAD_INPUT):
         return step()
-    except (typer.Exit, typer.Abort):
-        raise
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr, flush=True)
-        raise typer.Exit(130) from None
-    except Exception as exc:
-        report_error(exc, state_of(ctx).debug)
-        raise typer.Exit(BAD_INPUT) from None
 
 
 @contextmanager

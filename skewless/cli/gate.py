@@ -16,7 +16,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from skewless.cli._context import console, open_store, report_error, state_of, status
+from skewless.cli._context import cannot_run, console, open_store, status
 
 if TYPE_CHECKING:
     from skewless.models import GateReport
@@ -104,7 +104,6 @@ def gate(
     """
     from skewless.models import Thresholds, run_gate
 
-    debug = state_of(ctx).debug
     if version is not None and alias is not None:
         _bad("pass --version or --alias, not both")
     thresholds = Thresholds(
@@ -120,24 +119,15 @@ def gate(
         max_regression=max_regression,
         primary_metric=primary_metric,
     )
-    try:
-        with open_store(ctx) as store, status("gating"):
-            report = run_gate(
-                model,
-                dataset,
-                version=version if version is not None else alias,
-                thresholds=thresholds,
-                store=store,
-                label=label,
-            )
-    except (typer.Exit, typer.Abort):
-        raise
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr, flush=True)
-        raise typer.Exit(130) from None
-    except Exception as exc:
-        report_error(exc, debug)
-        raise typer.Exit(BAD_INPUT) from None
+    with cannot_run(ctx, code=BAD_INPUT), open_store(ctx) as store, status("gating"):
+        report = run_gate(
+            model,
+            dataset,
+            version=version if version is not None else alias,
+            thresholds=thresholds,
+            store=store,
+            label=label,
+        )
     print_gate(report)
     if report_path is not None:
         try:

@@ -9,7 +9,6 @@ never fires on a broken configuration.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import timedelta
@@ -20,7 +19,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from skewless.cli._context import console, open_store, report_error, state_of
+from skewless.cli._context import cannot_run, console, open_store
 
 if TYPE_CHECKING:
     from skewless.monitoring.monitor import MonitorResult
@@ -178,8 +177,7 @@ def monitor(
     Exits 0 when no drift is found, 1 when drift is found (as --fail-on judges it), 2 when
     monitoring cannot run. See docs/monitoring.md, "skewless monitor".
     """
-    debug = state_of(ctx).debug
-    try:
+    with cannot_run(ctx, code=BAD_INPUT):
         result = _run(
             ctx, model, window, reference, fail_on, labels, label_column, label_timestamp,
             per_day, predictions,
@@ -192,14 +190,6 @@ def monitor(
 
             post_alert(webhook, alert_payload(result, fail_on))  # type: ignore[arg-type]
             console().print(Text(f"alert sent to {webhook}", style="dim"))
-    except (typer.Exit, typer.Abort):
-        raise
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr, flush=True)
-        raise typer.Exit(130) from None
-    except Exception as exc:
-        report_error(exc, debug)
-        raise typer.Exit(BAD_INPUT) from None
     if drifted:
         raise typer.Exit(DRIFT)
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -21,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from skewless.cli import pipelines_triggers
-from skewless.cli._context import console, guarded, open_store, report_error, state_of
+from skewless.cli._context import cannot_run, console, guarded, open_store
 from skewless.cli._tables import fmt_time
 
 if TYPE_CHECKING:
@@ -96,19 +95,9 @@ def print_run(run: PipelineRun, tracebacks: bool = False) -> None:
     out.print(verdict)
 
 
-@contextmanager
-def _cannot_run(ctx: typer.Context) -> Iterator[None]:
+def _cannot_run(ctx: typer.Context) -> AbstractContextManager[None]:
     """Any error before or around the run: one line, exit 2."""
-    try:
-        yield
-    except (typer.Exit, typer.Abort):
-        raise
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr, flush=True)
-        raise typer.Exit(130) from None
-    except Exception as exc:
-        report_error(exc, state_of(ctx).debug)
-        raise typer.Exit(CANNOT_RUN) from None
+    return cannot_run(ctx, code=CANNOT_RUN)
 
 
 def _finish(run: PipelineRun) -> None:
